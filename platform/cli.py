@@ -1,0 +1,78 @@
+"""micropv: run Python guests on an emulated CPU against a Xen-faithful hypervisor stub."""
+import argparse
+import sys
+
+from micropv import boards
+
+from .emu.stop import EXIT_GUEST_ERROR
+
+
+def _cmd_boards(args):
+    for name in boards.names():
+        b = boards.get(name)
+        print(f"{b.name:<14} {b.arch:<8} {b.ram_size >> 20} MiB  callbacks: "
+              f"{', '.join(b.callbacks)} (default {b.default_callback})")  # fmt: skip
+        print(f"{'':<14} {b.description}")
+    return 0
+
+
+def _cmd_run(args):
+    from .machine import Machine, load_guest
+
+    try:
+        board = boards.get(args.board)
+        main = load_guest(args.guest)
+    except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
+        print(f"micropv: {e}", file=sys.stderr)
+        return 2
+
+    def live(text):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    machine = Machine(board, budget_ns=args.max_virtual_ns, console=live)
+    result = machine.run_python(main)
+    out = result.outcome
+    if out.kind != "shutdown" or result.status != 0:
+        print(f"micropv: {out.message} (exit status {result.status}, "
+              f"{result.virtual_ns} ns virtual)", file=sys.stderr)  # fmt: skip
+        if out.report:
+            print(out.report, file=sys.stderr)
+    return result.status
+
+
+def _cmd_bench(args):
+    from . import bench
+
+    return bench.main(args)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="micropv", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a Python guest (a file defining main(rt))")
+    r.add_argument("guest")
+    r.add_argument("--board", default="pvh-x86_64", help="board name (see `micropv boards`)")
+    r.add_argument("--max-virtual-ns", type=int, default=60 * 10**9, metavar="N",
+                   help="end the run with exit status 5 once virtual time passes N ns "
+                        "(default 60 s)")  # fmt: skip
+    r.set_defaults(fn=_cmd_run)
+    b = sub.add_parser("boards", help="list boards")
+    b.set_defaults(fn=_cmd_boards)
+    bn = sub.add_parser("bench", help="measure round-trip throughput")
+    bn.add_argument("--json", metavar="F", help="also write the rows as JSON to F")
+    bn.add_argument("--quick", action="store_true", help="fewer iterations (for tests)")
+    bn.set_defaults(fn=_cmd_bench)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        return EXIT_GUEST_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+# The Xen stub for one domain: hypercall dispatch, CPUID leaves, MSRs, I/O ports, the shared
+# page, time records and shutdown. Hypercall families live in hypercalls/; they reach guest
+# memory only through the copy helpers here, which turn a bad pointer into -EFAULT.
+import struct
+
+from micropv.runtime.abi import cpuid as C
+from micropv.runtime.abi import sched as S
+from micropv.runtime.abi import shared_info as SI
+from micropv.runtime.abi import vcpu as V
+from micropv.runtime.abi import xen as X
+
+from ..emu.ram import GuestMemoryError
+from . import hypercalls
+from .errors import XenError, efault
+from .shared_info import SharedInfoPage
+
+UCALL_PORT = 0x1000  # guest->harness messages, as KVM selftests' ucall port
+MASK64 = 0xFFFFFFFFFFFFFFFF
+
+
+class Xen:
+    def __init__(self, machine, board):
+        self.machine = machine
+        self.board = board
+        self.layout = SI.ARCH_LAYOUTS[board.arch]
+        self.cpuid_base = board.cpuid_base
+        self.shared_info = SharedInfoPage(machine, self.layout)
+        self.shutdown_code = None
+        self.hypercall_page = None
+        self.table = dict(hypercalls.TABLE)
+        self.counts = {}  # hypercall number -> calls, for benchmarks and reports
+        self._write_wallclock()
+
+    # Dispatch -------------------------------------------------------------------------------
+    def hypercall(self, vcpu, nr):
+        entry = self.table.get(nr)
+        self.counts[nr] = self.counts.get(nr, 0) + 1
+        if entry is None:
+            result = -X.ENOSYS
+            args = ()
+        else:
+            fn, nargs = entry
+            args = vcpu.hypercall_args(nargs)
+            try:
+                result = fn(self, vcpu, *args)
+            except XenError as e:
+                result = -e.errno
+        self.machine.trace.event("hypercall", vcpu.id, nr=nr, args=tuple(args), result=result)
+        return result & MASK64
+
+    # Guest memory, validated ----------------------------------------------------------------
+    def copy_from_guest(self, addr, n):
+        try:
+            self.machine.ram.check(addr, n)
+        except GuestMemoryError:
+            raise efault(addr, n) from None
+        return self.machine.ram.read(addr, n)
+
+    def copy_to_guest(self, addr, data):
+        try:
+            self.machine.ram.check(addr, len(data))
+        except GuestMemoryError:
+            raise efault(addr, len(data)) from None
+        self.machine.ram.write(addr, data)
+
+    def guest_u16(self, addr):
+        return struct.unpack("<H", self.copy_from_guest(addr, 2))[0]
+
+    def guest_u32(self, addr):
+        return struct.unpack("<I", self.copy_from_guest(addr, 4))[0]
+
+    def guest_set32(self, addr, v):
+        self.copy_to_guest(addr, struct.pack("<I", v & 0xFFFFFFFF))
+
+    # The shared page and frames -------------------------------------------------------------
+    def map_shared_info(self, gfn):
+        self.shared_info.map_at(gfn)
+        self.machine.trace.event("map_shared_info", 0, gfn=gfn)
+        for vcpu in self.machine.vcpus:
+            self.update_vcpu_system_time(vcpu)
+
+    def remove_frame(self, gfn):
+        if gfn == self.shared_info.gfn:
+            self.shared_info.unmap()
+        else:
+            self.machine.set_hole(gfn, True)
+
+    def vcpu_info_offset(self, vcpu):
+        return self.layout.vcpu_info(vcpu.id)
+
+    # Time (Xen's update_vcpu_system_time and update_domain_wallclock_time) -----------------
+    def update_vcpu_system_time(self, vcpu):
+        """Write vcpu_time_info under its seqlock: version odd while fields change, then even."""
+        si = self.shared_info
+        t = self.vcpu_info_offset(vcpu) + self.layout.time
+        version = si.u32(t + V.TIME_INFO_version)
+        si.set32(t + V.TIME_INFO_version, (version + 1) | 1)
+        clock = self.machine.clock
+        si.set64(t + V.TIME_INFO_tsc_timestamp, clock.tsc())
+        si.set64(t + V.TIME_INFO_system_time, clock.now)
+        # TSC at 2 GHz: ns = (tsc * 2^31) >> 32, exactly.
+        si.set32(t + V.TIME_INFO_tsc_to_system_mul, 0x80000000)
+        si.set8(t + V.TIME_INFO_tsc_shift, 0)
+        si.set8(t + V.TIME_INFO_flags, V.XEN_PVCLOCK_TSC_STABLE_BIT)
+        si.set32(t + V.TIME_INFO_version, ((version + 1) | 1) + 1)
+
+    def _write_wallclock(self):
+        si, lay = self.shared_info, self.layout
+        epoch = self.machine.wallclock_epoch_ns
+        version = si.u32(lay.wc_version)
+        si.set32(lay.wc_version, (version + 1) | 1)
+        secs = epoch // 1_000_000_000
+        si.set32(lay.wc_sec, secs)
+        si.set32(lay.wc_nsec, epoch % 1_000_000_000)
+        si.set32(lay.wc_sec_hi, secs >> 32)
+        si.set32(lay.wc_version, ((version + 1) | 1) + 1)
+
+    def vcpu_wake(self, vcpu):
+        # Xen refreshes the time record whenever a vCPU is scheduled in.
+        self.update_vcpu_system_time(vcpu)
+
+    # Shutdown -------------------------------------------------------------------------------
+    def domain_shutdown(self, reason):
+        self.machine.shutdown(reason, self.shutdown_code)
+
+    # CPUID, MSRs, ports (x86) ---------------------------------------------------------------
+    def cpuid(self, vcpu, leaf, sub):
+        if not 0x40000000 <= leaf <= 0x4FFFFFFF:
+            return None
+        base = self.cpuid_base
+        i = leaf - base
+        if i < 0 or i > 5:
+            return (0, 0, 0, 0)  # no hypervisor answers here
+        if i == 0:
+            return (base + 5, C.XEN_CPUID_SIGNATURE_EBX, C.XEN_CPUID_SIGNATURE_ECX,
+                    C.XEN_CPUID_SIGNATURE_EDX)  # fmt: skip
+        if i == C.XEN_CPUID_LEAF_VERSION:
+            return (X.XEN_VERSION_MAJOR << 16 | X.XEN_VERSION_MINOR, 0, 0, 0)
+        if i == C.XEN_CPUID_LEAF_HYPERCALL:
+            return (1, C.XEN_HYPERCALL_MSR, 0, 0)
+        if i == C.XEN_CPUID_LEAF_HVM:
+            flags = C.XEN_HVM_CPUID_VCPU_ID_PRESENT | C.XEN_HVM_CPUID_DOMID_PRESENT
+            flags |= C.XEN_HVM_CPUID_UPCALL_VECTOR
+            return (flags, vcpu.id, self.machine.domid, 0)
+        return (0, 0, 0, 0)
+
+    def wrmsr(self, vcpu, msr, value):
+        if msr == C.XEN_HYPERCALL_MSR:
+            return self._install_hypercall_page(vcpu, value)
+        return False
+
+    def rdmsr(self, vcpu, msr):
+        return None
+
+    def _install_hypercall_page(self, vcpu, value):
+        # The low 12 bits select a page index; Xen has one page, so they must be 0 (#GP).
+        if value & 0xFFF:
+            return False
+        gpa = value & ~0xFFF
+        if not self.machine.ram.valid(gpa, X.PAGE_SIZE):
+            return False
+        page = bytearray(b"\xcc" * X.PAGE_SIZE)  # int3 filler
+        vmcall = b"\x0f\x01\xd9" if self.board.cpu_vendor == "amd" else b"\x0f\x01\xc1"
+        for nr in range(C.HYPERCALL_PAGE_SLOTS):
+            slot = nr * C.HYPERCALL_PAGE_SLOT_SIZE
+            if nr == X.HYPERVISOR_iret:
+                page[slot : slot + 2] = b"\x0f\x0b"  # ud2: HVM guests have no iret hypercall
+                continue
+            page[slot : slot + 9] = b"\xb8" + nr.to_bytes(4, "little") + vmcall + b"\xc3"
+        self.machine.ram.write(gpa, bytes(page))
+        self.hypercall_page = gpa
+        for v in self.machine.vcpus:
+            v.sync_code(gpa, X.PAGE_SIZE)
+        self.machine.trace.event("hypercall_page", vcpu.id, gpa=gpa)
+        return True
+
+    def io_out(self, vcpu, port, size, value):
+        if port == UCALL_PORT and size == 4:
+            self.machine.ucall(vcpu, value)
+        elif port == 0xE9:  # XEN_HVM_DEBUGCONS_IOPORT
+            self.machine.console_write(bytes([value & 0xFF]))
+
+    def io_in(self, vcpu, port, size):
+        return 0xE9 if port == 0xE9 else (1 << (8 * size)) - 1  # open bus reads all ones
+
+
+SHUTDOWN_NAMES = {
+    S.SHUTDOWN_poweroff: "poweroff",
+    S.SHUTDOWN_reboot: "reboot",
+    S.SHUTDOWN_suspend: "suspend",
+    S.SHUTDOWN_crash: "crash",
+    S.SHUTDOWN_watchdog: "watchdog",
+    S.SHUTDOWN_soft_reset: "soft_reset",
+}

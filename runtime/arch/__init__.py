@@ -1,0 +1,1 @@
+# Per-architecture code stubs the runtime writes into guest memory.

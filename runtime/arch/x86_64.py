@@ -1,0 +1,212 @@
+# x86_64 arch layer: the machine code the runtime writes into guest memory at boot, and the
+# Python calls that run it. Privileged work (cli/sti, hlt, cpuid, MSRs, rdtsc, vmcall, iretq)
+# is always done by real instructions on the emulated CPU, never by the host on our behalf.
+from .._compat import const
+
+GDT_KERNEL_CS = const(0x08)
+GDT_KERNEL_DS = const(0x10)
+GDT_USER_CS = const(0x1B)  # 0x18 | RPL 3
+GDT_USER_DS = const(0x23)  # 0x20 | RPL 3
+GDT_TSS = const(0x28)
+RFLAGS_IF = const(0x200)
+UCALL_PORT = const(0x1000)
+
+# GDT: null, kernel code (64-bit), kernel data, user code (64-bit), user data, TSS (16 bytes).
+_GDT = (0, 0x00209A0000000000, 0x0000920000000000, 0x0020FA0000000000, 0x0000F20000000000)
+_TSS_SIZE = const(104)
+
+# Stub bodies; each ends in `ret` and is entered from the trampoline (`call r11`).
+_CLI = b"\xfa\xc3"  # cli; ret
+_STI = b"\xfb\xc3"  # sti; ret
+# sti; hlt; ret -- the hlt sits in sti's one-instruction interrupt shadow, so an interrupt
+# that is pending when IF goes to 1 wakes the hlt instead of slipping in before it.
+_SAFE_HALT = b"\xfb\xf4\xc3"
+_HALT = b"\xf4\xc3"  # hlt; ret
+_SAVE_FLAGS_CLI = b"\x9c\x58\xfa\xc3"  # pushfq; pop rax; cli; ret
+_READ_FLAGS = b"\x9c\x58\xc3"  # pushfq; pop rax; ret
+_RESTORE_FLAGS = b"\x57\x9d\xc3"  # push rdi; popfq; ret
+_CPUID = b"\x89\xf8\x89\xf1\x0f\xa2\xc3"  # mov eax,edi; mov ecx,esi; cpuid; ret
+_WRMSR = b"\x89\xf9\x89\xf0\x0f\x30\xc3"  # mov ecx,edi; mov eax,esi; wrmsr; ret (edx = high)
+# mov ecx,edi; rdmsr; shl rdx,32; or rax,rdx; ret
+_RDMSR = b"\x89\xf9\x0f\x32\x48\xc1\xe2\x20\x48\x09\xd0\xc3"
+_RDTSC = b"\x0f\x31\x48\xc1\xe2\x20\x48\x09\xd0\xc3"  # rdtsc; shl rdx,32; or rax,rdx; ret
+_VMCALL = b"\x0f\x01\xc1\xc3"  # vmcall; ret  (rax = hypercall number)
+# mov eax,edi; mov edx,UCALL_PORT; out dx,eax; ret
+_UCALL = b"\x89\xf8\xba" + UCALL_PORT.to_bytes(4, "little") + b"\xef\xc3"
+_TRAMPOLINE = b"\x41\xff\xd3"  # call r11, immediately followed by the return point
+_RETURN_POINT = b"\xf4"  # hlt: executing it hands control back to Python
+# Interrupt entry: save the scratch registers guest Python's own HAL calls may clobber, trap
+# to the Python handler (the bridge hlt), restore, iretq -- as an OS's entry code would.
+_ENTRY_SAVE = b"\x50\x53\x51\x52\x56\x57\x41\x50\x41\x51\x41\x52\x41\x53"
+_ENTRY_RESTORE = b"\x41\x5b\x41\x5a\x41\x59\x41\x58\x5f\x5e\x5a\x59\x5b\x58\x48\xcf"
+
+_ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8")
+
+
+def _u16(v):
+    return (v & 0xFFFF).to_bytes(2, "little")
+
+
+def _u32(v):
+    return (v & 0xFFFFFFFF).to_bytes(4, "little")
+
+
+def _u64(v):
+    return (v & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little")
+
+
+def gate(offset, ist=0, selector=GDT_KERNEL_CS, type_attr=0x8E):
+    """A 16-byte IDT gate; 0x8E = present, DPL 0, 64-bit interrupt gate (IF cleared)."""
+    lo = (offset & 0xFFFF) | (selector << 16) | (ist << 32) | (type_attr << 40)
+    lo |= ((offset >> 16) & 0xFFFF) << 48
+    return _u64(lo) + _u64(offset >> 32)
+
+
+def tss_descriptor(base, limit=_TSS_SIZE - 1):
+    lo = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89 << 40) | (((base >> 24) & 0xFF) << 56)
+    return _u64(lo) + _u64(base >> 32)
+
+
+class Arch:
+    """Writes the stubs at boot, then runs them through the HAL."""
+
+    name = "x86_64"
+
+    def __init__(self, hal):
+        self.hal = hal
+        lay = hal.layout
+        self._next = lay["code"]
+        self._end = lay["code"] + lay["code_size"]
+        self.tables = lay["tables"]
+        self.gdt = self.tables
+        self.idt = self.tables + 0x1000
+        self.tss = self.tables + 0x2000
+        self.hypercall_page = None
+        self.handlers = {}
+        self._write_tables(lay)
+        tramp = self._emit(_TRAMPOLINE + _RETURN_POINT)
+        self.trampoline = tramp
+        self.return_point = tramp + len(_TRAMPOLINE)
+        hal.set_return_point(self.return_point)
+        self._stubs = {}
+        for name, body in (
+            ("cli", _CLI), ("sti", _STI), ("safe_halt", _SAFE_HALT), ("halt", _HALT),
+            ("save_flags_cli", _SAVE_FLAGS_CLI), ("read_flags", _READ_FLAGS),
+            ("restore_flags", _RESTORE_FLAGS), ("cpuid", _CPUID), ("wrmsr", _WRMSR),
+            ("rdmsr", _RDMSR), ("rdtsc", _RDTSC), ("vmcall", _VMCALL), ("ucall", _UCALL),
+        ):  # fmt: skip
+            self._stubs[name] = self._emit(body)
+        self._boot(lay)
+
+    # Code area ------------------------------------------------------------------------------
+    def _emit(self, code):
+        addr = self._next
+        if addr + len(code) > self._end:
+            raise MemoryError("runtime code area full")
+        self.hal.load_code(addr, code)
+        self._next = (addr + len(code) + 15) & ~15
+        return addr
+
+    def _write_tables(self, lay):
+        hal = self.hal
+        gdt = b"".join(_u64(d) for d in _GDT) + tss_descriptor(self.tss)
+        hal.write(self.gdt, gdt)
+        tss = bytearray(_TSS_SIZE)
+        tss[4:12] = _u64(lay["stack_top"])  # RSP0, for interrupts taken from ring 3
+        tss[0x24:0x2C] = _u64(lay["ist_stack_top"])  # IST1
+        tss[0x66:0x68] = _u16(_TSS_SIZE)  # no I/O permission bitmap
+        hal.write(self.tss, bytes(tss))
+        # Pseudo-descriptors for lgdt/lidt: 2-byte limit, 8-byte base.
+        hal.write(self.tables + 0x800, _u16(len(gdt) - 1) + _u64(self.gdt))
+        hal.write(self.tables + 0x810, _u16(256 * 16 - 1) + _u64(self.idt))
+
+    def _boot(self, lay):
+        # mov rsp, top; lgdt; lidt; far return into the 64-bit code segment; load data
+        # segments and the TSS; jump to the return point.
+        code = bytearray()
+        code += b"\x48\xbc" + _u64(lay["stack_top"])
+        code += b"\x0f\x01\x14\x25" + _u32(self.tables + 0x800)  # lgdt [abs32]
+        code += b"\x0f\x01\x1c\x25" + _u32(self.tables + 0x810)  # lidt [abs32]
+        code += b"\x6a" + bytes([GDT_KERNEL_CS])  # push 0x08
+        code += b"\x48\x8d\x05" + _u32(3)  # lea rax, [rip+3] -> past push rax; retfq
+        code += b"\x50\x48\xcb"  # push rax; retfq
+        code += b"\xb8" + _u32(GDT_KERNEL_DS)  # mov eax, 0x10
+        code += b"\x8e\xd8\x8e\xc0\x8e\xd0\x8e\xe0\x8e\xe8"  # mov ds/es/ss/fs/gs, eax
+        code += b"\xb8" + _u32(GDT_TSS) + b"\x0f\x00\xd8"  # mov eax, 0x28; ltr ax
+        start = self._next
+        rel = self.return_point - (start + len(code) + 5)
+        code += b"\xe9" + _u32(rel)  # jmp return_point
+        entry = self._emit(bytes(code))
+        self.hal.run(entry, (), "rax")
+
+    # Calling stubs --------------------------------------------------------------------------
+    def call(self, addr, args=(), out="rax"):
+        regs = [("r11", addr)]
+        for i in range(len(args)):
+            regs.append((_ARG_REGS[i], args[i]))
+        return self.hal.run(self.trampoline, regs, out)
+
+    def stub(self, name, args=(), out="rax"):
+        return self.call(self._stubs[name], args, out)
+
+    def cli(self):
+        self.stub("cli")
+
+    def sti(self):
+        self.stub("sti")
+
+    def safe_halt(self):
+        """sti; hlt: sleep until an interrupt, with no window between enabling and halting."""
+        self.stub("safe_halt")
+
+    def halt(self):
+        self.stub("halt")
+
+    def save_flags_cli(self):
+        return self.stub("save_flags_cli")
+
+    def restore_flags(self, flags):
+        self.stub("restore_flags", (flags,))
+
+    def interrupts_enabled(self):
+        return bool(self.stub("read_flags") & RFLAGS_IF)
+
+    def cpuid(self, leaf, subleaf=0):
+        return self.stub("cpuid", (leaf, subleaf), ("rax", "rbx", "rcx", "rdx"))
+
+    def wrmsr(self, msr, value):
+        self.stub("wrmsr", (msr, value & 0xFFFFFFFF, value >> 32))
+
+    def rdmsr(self, msr):
+        return self.stub("rdmsr", (msr,))
+
+    def rdtsc(self):
+        return self.stub("rdtsc")
+
+    def ucall(self, addr):
+        self.stub("ucall", (addr,))
+
+    # Hypercalls -----------------------------------------------------------------------------
+    def hypercall(self, nr, args):
+        """Through the hypercall page once installed (call page + nr*32), else a bare vmcall,
+        as Linux 6.x does. Returns the raw 64-bit rax."""
+        if self.hypercall_page is not None:
+            return self.call(self.hypercall_page + nr * 32, args)
+        regs = [("r11", self._stubs["vmcall"]), ("rax", nr)]
+        for i in range(len(args)):
+            regs.append((_ARG_REGS[i], args[i]))
+        return self.hal.run(self.trampoline, regs, "rax")
+
+    # Interrupt vectors ----------------------------------------------------------------------
+    def set_vector(self, vector, fn, ist=0):
+        """Route vector to fn(vector), run with interrupts off on the interrupted stack (or
+        IST stack ist), then iretq. The host delivers through this very IDT entry."""
+        if not 0 <= vector < 256:
+            raise ValueError("vector out of range")
+        entry = self.handlers.get(vector)
+        if entry is None:
+            entry = self._emit(_ENTRY_SAVE + b"\xf4" + _ENTRY_RESTORE)
+            self.hal.bridge(entry + len(_ENTRY_SAVE), lambda: self.handlers[vector][1](vector))
+        self.handlers[vector] = (entry, fn)
+        self.hal.write(self.idt + vector * 16, gate(entry, ist))
+        return entry
