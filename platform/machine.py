@@ -152,8 +152,10 @@ class Machine:
         hal = self.hal()
         try:
             boot.run(hal, main)
-        except Stop:
-            pass
+        except Stop as stop:
+            # Most stops record their outcome before raising; the clock's BudgetExceeded
+            # cannot (it has no machine), so record it here. finish() keeps the first outcome.
+            self.finish(stop.outcome)
         except HostBug:
             raise
         except Exception as exc:  # the guest's own Python failed

@@ -84,6 +84,10 @@ class MemHAL:
         return bytes(self.mem[addr : addr + n])
 
     def write(self, addr, data):
+        # A bytearray slice assignment past the end would grow it under CPython; a RAM
+        # does not grow, and MicroPython would refuse, so both refuse here.
+        if addr < 0 or addr + len(data) > len(self.mem):
+            raise IndexError("write outside MemHAL memory")
         self.mem[addr : addr + len(data)] = data
 
     def xchg64(self, addr, v):

@@ -340,9 +340,13 @@ class X86VCPU:
             self.halted = False
 
     def boundary(self):
-        """A HAL call from guest Python: the vCPU is parked on the return point. Deliver a
-        pending interrupt first if the guest has interrupts enabled."""
-        if self.irq_sources and self.pending_source() is not None:
+        """A HAL call from guest Python: the vCPU is parked on the return point. Deliver every
+        pending interrupt first, while the guest has interrupts enabled -- a CPU takes the
+        next one right after the previous handler's iretq, before the next instruction."""
+        while self.irq_sources and self.pending_source() is not None:
             pc = self.deliver_pending(self.return_point)
-            if pc != self.return_point:
-                self.run(pc)
+            if self.machine.outcome is not None:  # no usable gate: the vCPU is dead
+                raise Stop(self.machine.outcome)
+            if pc == self.return_point:
+                return  # interrupts are off: the rest waits
+            self.run(pc)
