@@ -28,8 +28,9 @@ def micropv_machine(micropv_board):
 @pytest.fixture
 def micropv_run(micropv_board):
     """micropv_run(guest, budget_ns=..., board=...) -> Result; guest is main(rt) or a path."""
-    from micropv import boards
     from micropv.platform.machine import Machine, load_guest
+
+    from micropv import boards
 
     def run(guest, budget_ns=10 * 10**9, board=None, trace=True):
         b = boards.get(board) if isinstance(board, str) else (board or micropv_board)

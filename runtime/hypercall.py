@@ -8,7 +8,9 @@ _WRAP = 1 << 64
 
 class HypercallError(Exception):
     def __init__(self, name, errno):
-        Exception.__init__(self, "%s failed: -%d (%s)" % (name, errno, errno_name(errno)))
+        # super(), not Exception.__init__(self, ...): MicroPython's Exception has no
+        # __init__ attribute to call that way.
+        super().__init__("%s failed: -%d (%s)" % (name, errno, errno_name(errno)))
         self.errno = errno
 
 

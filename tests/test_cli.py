@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from micropv.platform import cli
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,6 +24,11 @@ def test_ruff_runtime_is_clean():
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+def test_ruff_whole_tree_is_clean():
+    p = _ruff("check", "--no-cache", ".", cwd=REPO)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
 def test_runtime_import_bans_bite(tmp_path):
     # runtime/ruff.toml extends ../pyproject.toml, so rebuild that shape around a planted file.
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")

@@ -137,7 +137,7 @@ class Xen:
         if i == C.XEN_CPUID_LEAF_VERSION:
             return (X.XEN_VERSION_MAJOR << 16 | X.XEN_VERSION_MINOR, 0, 0, 0)
         if i == C.XEN_CPUID_LEAF_HYPERCALL:
-            return (1, C.XEN_HYPERCALL_MSR, 0, 0)
+            return (1, self.board.hypercall_msr, 0, 0)
         if i == C.XEN_CPUID_LEAF_HVM:
             flags = C.XEN_HVM_CPUID_VCPU_ID_PRESENT | C.XEN_HVM_CPUID_DOMID_PRESENT
             flags |= C.XEN_HVM_CPUID_UPCALL_VECTOR
@@ -145,7 +145,7 @@ class Xen:
         return (0, 0, 0, 0)
 
     def wrmsr(self, vcpu, msr, value):
-        if msr == C.XEN_HYPERCALL_MSR:
+        if msr == self.board.hypercall_msr:
             return self._install_hypercall_page(vcpu, value)
         return False
 

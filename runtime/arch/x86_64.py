@@ -41,6 +41,7 @@ _ENTRY_SAVE = b"\x50\x53\x51\x52\x56\x57\x41\x50\x41\x51\x41\x52\x41\x53"
 _ENTRY_RESTORE = b"\x41\x5b\x41\x5a\x41\x59\x41\x58\x5f\x5e\x5a\x59\x5b\x58\x48\xcf"
 
 _ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8")
+_HYPERCALL_PAGE_SLOTS = const(128)  # 32-byte stubs in the 4 KiB page
 
 
 def _u16(v):
@@ -189,8 +190,9 @@ class Arch:
     # Hypercalls -----------------------------------------------------------------------------
     def hypercall(self, nr, args):
         """Through the hypercall page once installed (call page + nr*32), else a bare vmcall,
-        as Linux 6.x does. Returns the raw 64-bit rax."""
-        if self.hypercall_page is not None:
+        as Linux 6.x does. Returns the raw 64-bit rax. The page has 128 slots; a number past
+        them has no stub there, so it goes out by bare vmcall too (Xen answers -ENOSYS)."""
+        if self.hypercall_page is not None and 0 <= nr < _HYPERCALL_PAGE_SLOTS:
             return self.call(self.hypercall_page + nr * 32, args)
         regs = [("r11", self._stubs["vmcall"]), ("rax", nr)]
         for i in range(len(args)):

@@ -2,13 +2,13 @@
 # boundaries, the frame the host pushes, IST stacks, iretq, the sti shadow, waking a halted
 # vCPU, and handlers that themselves use the HAL. Each guest records what it saw into a list
 # held by the test; the asserts run after the run.
-import pytest
 
-from micropv import boards
 from micropv.platform.clock import Timer
 from micropv.platform.emu.irq import host_irq
 from micropv.platform.machine import Machine
 from micropv.runtime.abi.xen import XEN_VERSION_MAJOR, XEN_VERSION_MINOR
+
+from micropv import boards
 
 BOARD = boards.get("pvh-x86_64")
 LAYOUT = BOARD.runtime_layout

@@ -2,10 +2,11 @@
 # budget, guest exceptions, bad guest accesses, and determinism of console, trace and time.
 import sys
 
-from micropv import boards
 from micropv.platform.clock import COST_HAL_MEM_NS, Timer
 from micropv.platform.emu.irq import host_irq
 from micropv.platform.machine import Machine
+
+from micropv import boards
 
 BOARD = boards.get("pvh-x86_64")
 VEC = 0x40

@@ -2,10 +2,10 @@
 # and the host's boundary hook sees every HAL call.
 import pytest
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
-
-from micropv import boards
 from micropv.platform.machine import Machine
 from micropv.runtime.arch import x86_64 as A
+
+from micropv import boards
 
 MD = Cs(CS_ARCH_X86, CS_MODE_64)
 

@@ -7,10 +7,12 @@ from ..errors import XenError
 MEMOP_CMD_MASK = 0x3F  # the upper bits carry a continuation's start extent
 
 
-def _self_domid(domid):
-    if domid != X.DOMID_SELF and domid != 0:
-        # An unprivileged domain may only name itself (xsm: -EPERM; unknown ids: -ESRCH).
-        raise XenError(X.ESRCH if domid >= X.DOMID_SELF else X.EPERM, f"domid {domid:#x}")
+def _self_domid(xen, domid):
+    # The caller may name itself as DOMID_SELF or by its own id (rcu_lock_domain_by_any_id).
+    # dom0 exists but is not an unprivileged domain's to name (xsm XSM_TARGET: -EPERM); no
+    # other domain exists here, special ids included (rcu_lock_domain_by_id: -ESRCH).
+    if domid != X.DOMID_SELF and domid != xen.machine.domid:
+        raise XenError(X.EPERM if domid == 0 else X.ESRCH, f"domid {domid:#x}")
 
 
 def memory_op(xen, vcpu, cmd, arg):
@@ -27,7 +29,7 @@ def _add_to_physmap(xen, vcpu, arg):
     space = int.from_bytes(raw[4:8], "little")
     idx = int.from_bytes(raw[8:16], "little")
     gpfn = int.from_bytes(raw[16:24], "little")
-    _self_domid(domid)
+    _self_domid(xen, domid)
     if space == M.XENMAPSPACE_shared_info:
         if idx != 0:
             raise XenError(X.EINVAL, "shared_info has only frame 0")
@@ -43,7 +45,7 @@ def _remove_from_physmap(xen, vcpu, arg):
     raw = xen.copy_from_guest(arg, M.REMOVE_FROM_PHYSMAP_SIZE)
     domid = int.from_bytes(raw[0:2], "little")
     gpfn = int.from_bytes(raw[8:16], "little")
-    _self_domid(domid)
+    _self_domid(xen, domid)
     if gpfn >= xen.machine.ram.size >> X.PAGE_SHIFT or gpfn in xen.machine.ram.holes:
         raise XenError(X.ENOENT, f"gpfn {gpfn:#x} is not populated")
     xen.remove_frame(gpfn)
@@ -66,8 +68,12 @@ def _memory_map(xen, vcpu, arg):
 
 
 def _current_reservation(xen, vcpu, arg):
-    _self_domid(xen.guest_u16(arg))
-    return (xen.machine.ram.size >> X.PAGE_SHIFT) - len(xen.machine.ram.holes)
+    _self_domid(xen, xen.guest_u16(arg))
+    # Xen's tot_pages: RAM minus the frames given back, minus the RAM page that mapping
+    # shared_info over it freed (the shared_info page itself is Xen's, not the domain's).
+    ram = xen.machine.ram
+    mapped = 1 if xen.shared_info.gfn is not None else 0
+    return (ram.size >> X.PAGE_SHIFT) - len(ram.holes) - mapped
 
 
 _OPS = {
