@@ -156,6 +156,10 @@ class Machine:
             # Most stops record their outcome before raising; the clock's BudgetExceeded
             # cannot (it has no machine), so record it here. finish() keeps the first outcome.
             self.finish(stop.outcome)
+            if stop.outcome.kind != "shutdown":
+                # Where the guest's Python was when the machine stopped under it.
+                tb = guest_traceback(stop, where_only=True)
+                self.outcome.report = "\n".join(filter(None, [self.outcome.report, tb]))
         except HostBug:
             raise
         except Exception as exc:  # the guest's own Python failed
@@ -174,13 +178,17 @@ class Machine:
                       self.clock.now, self.trace)  # fmt: skip
 
 
-def guest_traceback(exc):
-    """The traceback of a guest exception, without the host's own frames."""
+def guest_traceback(exc, where_only=False):
+    """The traceback of a guest exception, without the host's own frames. With where_only,
+    just the frames (for a machine stop, whose exception is the host's, not the guest's)."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith(_HOST_DIR)]  # fmt: skip
+    if not frames:
+        return ""
     lines = ["guest Python traceback (most recent call last):"]
     lines += [ln.rstrip("\n") for ln in traceback.format_list(frames)]
-    lines += [ln.rstrip("\n") for ln in traceback.format_exception_only(type(exc), exc)]
+    if not where_only:
+        lines += [ln.rstrip("\n") for ln in traceback.format_exception_only(type(exc), exc)]
     return "\n".join(lines)
 
 

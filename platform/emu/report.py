@@ -18,7 +18,7 @@ def uc_error(err):
     return str(UcError(err))
 
 
-def disassemble(ram, arch, addr, before=16, after=24, mark=None):
+def disassemble(ram, arch, addr, before=12, after=16, mark=None):
     """Lines of disassembly around addr; the line at `mark` (default addr) gets an arrow."""
     from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
@@ -38,11 +38,20 @@ def disassemble(ram, arch, addr, before=16, after=24, mark=None):
             break
     if best is None:
         best = list(md.disasm(ram.read(addr, end - addr), addr))
-    return [
-        f"  {'=>' if i.address == mark else '  '} {i.address:#010x}: "
-        f"{i.bytes.hex(' '):<24} {i.mnemonic} {i.op_str}".rstrip()
-        for i in best
-    ]
+    lines = []
+    run = 0  # int3 padding is folded into one line
+    for i in best:
+        if i.mnemonic == "int3" and i.address != mark:
+            run += 1
+            continue
+        if run:
+            lines.append(f"     {'':10}  ({run} bytes of int3 padding)")
+            run = 0
+        lines.append(f"  {'=>' if i.address == mark else '  '} {i.address:#010x}: "
+                     f"{i.bytes.hex(' '):<24} {i.mnemonic} {i.op_str}".rstrip())  # fmt: skip
+    if run:
+        lines.append(f"     {'':10}  ({run} bytes of int3 padding)")
+    return lines
 
 
 def x86(vcpu, rip):

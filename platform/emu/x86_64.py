@@ -312,7 +312,7 @@ class X86VCPU:
         vCPU is taken down; otherwise it sleeps until an interrupt can be delivered."""
         rflags = self.fast.read(_RFLAGS)
         if not rflags & RFLAGS_IF:
-            self.fault(-1, pc - 1, "vCPU halted with interrupts disabled (hlt with RFLAGS.IF=0)")
+            self.fault(-1, pc - 1, "halted with interrupts disabled (hlt with RFLAGS.IF=0)")
             raise Stop(self.machine.outcome)
         self.trace.event("hlt", self.id, rip=pc - 1)
         self.halted = True

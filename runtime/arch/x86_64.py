@@ -102,10 +102,12 @@ class Arch:
     # Code area ------------------------------------------------------------------------------
     def _emit(self, code):
         addr = self._next
-        if addr + len(code) > self._end:
+        end = (addr + len(code) + 15) & ~15
+        if end > self._end:
             raise MemoryError("runtime code area full")
-        self.hal.load_code(addr, code)
-        self._next = (addr + len(code) + 15) & ~15
+        # Pad to 16 bytes with int3, so a stray jump traps and a disassembly reads cleanly.
+        self.hal.load_code(addr, code + b"\xcc" * (end - addr - len(code)))
+        self._next = end
         return addr
 
     def _write_tables(self, lay):
