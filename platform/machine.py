@@ -156,6 +156,11 @@ class Machine:
             # Most stops record their outcome before raising; the clock's BudgetExceeded
             # cannot (it has no machine), so record it here. finish() keeps the first outcome.
             self.finish(stop.outcome)
+            if self.outcome.kind == "budget" and not self.outcome.report:
+                from .emu import report
+
+                vcpu = self.vcpus[0]
+                self.outcome.report = report.x86(vcpu, vcpu.reg("rip"))
             if stop.outcome.kind != "shutdown":
                 # Where the guest's Python was when the machine stopped under it.
                 tb = guest_traceback(stop, where_only=True)
@@ -169,11 +174,6 @@ class Machine:
         if self.outcome is None:
             self.finish(Outcome("guest-error", EXIT_GUEST_ERROR, "guest returned without "
                                 "shutting down"))  # fmt: skip
-        if self.outcome.kind == "budget" and not self.outcome.report:
-            from .emu import report
-
-            vcpu = self.vcpus[0]
-            self.outcome.report = report.x86(vcpu, vcpu.fast.read(report.X.UC_X86_REG_RIP))
         return Result(self.outcome.status, self.outcome, self.console_text(), self.messages,
                       self.clock.now, self.trace)  # fmt: skip
 
