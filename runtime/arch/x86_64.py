@@ -33,6 +33,8 @@ _RDTSC = b"\x0f\x31\x48\xc1\xe2\x20\x48\x09\xd0\xc3"  # rdtsc; shl rdx,32; or ra
 _VMCALL = b"\x0f\x01\xc1\xc3"  # vmcall; ret  (rax = hypercall number)
 # mov eax,edi; mov edx,UCALL_PORT; out dx,eax; ret
 _UCALL = b"\x89\xf8\xba" + UCALL_PORT.to_bytes(4, "little") + b"\xef\xc3"
+_MMIO_READ32 = b"\x8b\x07\xc3"  # mov eax, [rdi]; ret
+_MMIO_WRITE32 = b"\x89\x37\xc3"  # mov [rdi], esi; ret
 _TRAMPOLINE = b"\x41\xff\xd3"  # call r11, immediately followed by the return point
 _RETURN_POINT = b"\xf4"  # hlt: executing it hands control back to Python
 # Interrupt entry: save the scratch registers guest Python's own HAL calls may clobber, trap
@@ -95,6 +97,7 @@ class Arch:
             ("save_flags_cli", _SAVE_FLAGS_CLI), ("read_flags", _READ_FLAGS),
             ("restore_flags", _RESTORE_FLAGS), ("cpuid", _CPUID), ("wrmsr", _WRMSR),
             ("rdmsr", _RDMSR), ("rdtsc", _RDTSC), ("vmcall", _VMCALL), ("ucall", _UCALL),
+            ("mmio_read32", _MMIO_READ32), ("mmio_write32", _MMIO_WRITE32),
         ):  # fmt: skip
             self._stubs[name] = self._emit(body)
         self._boot(lay)
@@ -185,6 +188,13 @@ class Arch:
 
     def rdtsc(self):
         return self.stub("rdtsc")
+
+    def mmio_read32(self, addr):
+        """A 32-bit load by the CPU itself, so device models (the LAPIC) see the access."""
+        return self.stub("mmio_read32", (addr,)) & 0xFFFFFFFF
+
+    def mmio_write32(self, addr, value):
+        self.stub("mmio_write32", (addr, value & 0xFFFFFFFF))
 
     def ucall(self, addr):
         self.stub("ucall", (addr,))

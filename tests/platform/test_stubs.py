@@ -29,6 +29,8 @@ def asm(code):
         (A._RDTSC, ["rdtsc", "shl rdx, 0x20", "or rax, rdx", "ret"]),
         (A._VMCALL, ["vmcall", "ret"]),
         (A._UCALL, ["mov eax, edi", "mov edx, 0x1000", "out dx, eax", "ret"]),
+        (A._MMIO_READ32, ["mov eax, dword ptr [rdi]", "ret"]),
+        (A._MMIO_WRITE32, ["mov dword ptr [rdi], esi", "ret"]),
         (A._TRAMPOLINE + A._RETURN_POINT, ["call r11", "hlt"]),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
