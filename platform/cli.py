@@ -17,21 +17,26 @@ def _cmd_boards(args):
 
 
 def _cmd_run(args):
-    from .machine import Machine, load_guest
-
-    try:
-        board = boards.get(args.board)
-        main = load_guest(args.guest)
-    except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
-        print(f"micropv: {e}", file=sys.stderr)
-        return 2
+    from .launch import parse_args, run_guest
 
     def live(text):
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    machine = Machine(board, budget_ns=args.max_virtual_ns, console=live)
-    result = machine.run_python(main)
+    options = {"callback": args.callback, "unmask": args.unmask, "handlers": args.handlers,
+               "clear": args.clear}  # fmt: skip
+    try:
+        machine, result = run_guest(
+            args.guest, board=args.board, options=options, args=parse_args(args.arg),
+            seed=args.seed, budget_ns=args.max_virtual_ns, trace=bool(args.trace),
+            console=live)  # fmt: skip
+    except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
+        print(f"micropv: {e}", file=sys.stderr)
+        return 2
+    if args.trace:
+        from .chrome_trace import write_chrome_trace
+
+        write_chrome_trace(result.trace, args.trace, machine)
     out = result.outcome
     if out.kind != "shutdown" or result.status != 0:
         print(f"micropv: {out.message} (exit status {result.status}, "
@@ -56,6 +61,19 @@ def build_parser():
     r.add_argument("--max-virtual-ns", type=int, default=60 * 10**9, metavar="N",
                    help="end the run with exit status 5 once virtual time passes N ns "
                         "(default 60 s)")  # fmt: skip
+    r.add_argument("--callback", choices=("vector", "lapic", "gsi", "intx"),
+                   help="upcall method (default: the guest's OPTIONS, else vector)")
+    r.add_argument("--unmask", choices=("hypercall-if-pending", "always-hypercall",
+                                        "software-resend"), help="unmask algorithm")
+    r.add_argument("--handlers", choices=("irq", "deferred"),
+                   help="run event handlers in the upcall (irq) or a bottom half (deferred)")
+    r.add_argument("--clear", choices=("first", "after"),
+                   help="clear a port's pending bit before (first) or after its handler")
+    r.add_argument("--seed", type=int, default=0, help="seed for the guest and its backend")
+    r.add_argument("--arg", action="append", metavar="KEY=VALUE",
+                   help="a value for the guest (rt.config) and its backend; repeatable")
+    r.add_argument("--trace", metavar="OUT.json",
+                   help="write a Chrome trace-event file (opens in Perfetto)")
     r.set_defaults(fn=_cmd_run)
     b = sub.add_parser("boards", help="list boards")
     b.set_defaults(fn=_cmd_boards)

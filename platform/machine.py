@@ -147,11 +147,18 @@ class Machine:
     def hal(self, vcpu_id=0):
         return UnicornHAL(self, self.vcpus[vcpu_id], self.board.runtime_layout)
 
-    def run_python(self, main):
-        """Boot the runtime and run main(rt) until the domain shuts down or the run ends."""
+    @property
+    def backend(self):
+        """Domain 0 as the host drives it: bind channels with the guest, send, observe."""
+        return self.hypervisor.backend
+
+    def run_python(self, main, options=None, config=None):
+        """Boot the runtime and run main(rt) until the domain shuts down or the run ends.
+        options choose guest policies (callback, unmask, handlers, clear); config is what
+        the guest finds in rt.config."""
         hal = self.hal()
         try:
-            boot.run(hal, main)
+            boot.run(hal, main, options, config)
         except Stop as stop:
             # Most stops record their outcome before raising; the clock's BudgetExceeded
             # cannot (it has no machine), so record it here. finish() keeps the first outcome.
@@ -192,8 +199,9 @@ def guest_traceback(exc, where_only=False):
     return "\n".join(lines)
 
 
-def load_guest(path):
-    """Import a guest file and return its main(rt)."""
+def load_guest_module(path):
+    """Import a guest file; it defines main(rt), and optionally OPTIONS (policy defaults) and
+    backend(machine, args) (host-side set-up, returning the guest's rt.config)."""
     import importlib.util
 
     if not os.path.isfile(path):
@@ -203,7 +211,11 @@ def load_guest(path):
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    main = getattr(module, "main", None)
-    if not callable(main):
+    if not callable(getattr(module, "main", None)):
         raise ValueError(f"{path}: a guest defines main(rt)")
-    return main
+    return module
+
+
+def load_guest(path):
+    """Import a guest file and return its main(rt)."""
+    return load_guest_module(path).main

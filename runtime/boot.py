@@ -1,13 +1,25 @@
 # Boot a guest: arch set-up, Xen discovery, hypercall page, shared_info, then the guest's
 # main(rt). The order is a PVH guest's (reference/xen-abi.md §18): CPUID base search ->
 # hypercall page MSR -> XENVER_version and get_features -> XENMEM_add_to_physmap(shared_info).
-from . import console, hypervisor, pvclock, sched, ucall
+from . import console, hypervisor, pvclock, sched, timer, ucall
 from ._compat import caller
 from .abi import sched as S
 from .abi import shared_info as SI
+from .abi import xen as X
 from .argstack import ArgStack
+from .evtchn import CLEAR_FIRST, UNMASK_HYPERCALL_IF_PENDING, EventChannels
 from .hypercall import Hypercalls
 from .shared_info import map_shared_info
+from .upcall import CALLBACK_VECTOR, HANDLERS_IRQ, Upcall
+
+# Guest policies a run can choose (DESIGN §5); a guest's OPTIONS and the command line
+# override these defaults.
+DEFAULT_OPTIONS = {
+    "callback": CALLBACK_VECTOR,
+    "unmask": UNMASK_HYPERCALL_IF_PENDING,
+    "handlers": HANDLERS_IRQ,
+    "clear": CLEAR_FIRST,
+}
 
 
 def _arch_for(hal):
@@ -22,8 +34,13 @@ class Runtime:
     """What a guest's main(rt) is given: the machine through the HAL, the hypercalls, and a
     Solo5-like surface (console_write, clock_monotonic, clock_wall, exit) plus test messages."""
 
-    def __init__(self, hal):
+    def __init__(self, hal, options=None, config=None):
         self.hal = hal
+        self.options = dict(DEFAULT_OPTIONS)
+        if options:
+            self.options.update(options)
+        # What the host told this guest at boot (a command line, in PVH terms).
+        self.config = dict(config or {})
         lay = hal.layout
         self.arch = _arch_for(hal)
         self.layout = SI.ARCH_LAYOUTS[hal.arch]
@@ -40,7 +57,48 @@ class Runtime:
         self.xen_version = hypervisor.version(self)
         self.features = hypervisor.features(self, 0)
         self.shared_info = map_shared_info(self, lay["shared_info_gfn"])
-        self._wall_base = None
+        self._events = None
+        self.upcall = None
+        self.timer_port = 0
+        self.timer_fired = False
+
+    # Events, set up on first use -------------------------------------------------------------
+    @property
+    def events(self):
+        """The event-channel layer. The first use sets it up as Solo5 and Mini-OS do at boot:
+        mask every port, register the upcall (callback method from options), bind VIRQ_TIMER,
+        then enable interrupts."""
+        if self._events is None:
+            opts = self.options
+            self._events = EventChannels(self, opts["unmask"], opts["clear"])
+            self.upcall = Upcall(self, opts["callback"], opts["handlers"])
+            self._events.mask_all()
+            self.upcall.setup()
+            self.timer_port = self._events.bind_virq(X.VIRQ_TIMER, self.vcpu_id)
+            self.bind(self.timer_port, self._on_timer)
+            self.arch.sti()
+        return self._events
+
+    def _on_timer(self, port):
+        self.timer_fired = True
+
+    def bind(self, port, handler):
+        """Run handler(port) on each event on port (top half or bottom half, per options),
+        and unmask it."""
+        ev = self.events
+        ev.handlers[port] = handler
+        ev.unmask(port)
+        return port
+
+    def bind_virq(self, virq, handler, vcpu=0):
+        return self.bind(self.events.bind_virq(virq, vcpu), handler)
+
+    def block_domain(self, until):
+        """Mini-OS block_domain: call with interrupts off."""
+        timer.block_domain(self, until)
+
+    def poll(self, ports, timeout=0):
+        return timer.poll(self, ports, timeout)
 
     def extraversion(self):
         return hypervisor.extraversion(self)
@@ -57,6 +115,22 @@ class Runtime:
         """Nanoseconds since the Unix epoch: Xen's wallclock base plus system time."""
         base = pvclock.wallclock_base(self.hal, self.shared_info)
         return base + self.clock_monotonic()
+
+    def yield_until(self, deadline):
+        """Solo5's solo5_yield: wait until an event arrives or monotonic time reaches
+        deadline; returns the list of ports that had events (empty on timeout)."""
+        ev = self.events
+        up = self.upcall
+        ready = up.take_ready()
+        if ready:
+            return [p for p in ready if p != self.timer_port]
+        timer.block_until(self, deadline, lambda: any(p != self.timer_port for p in up.ready))
+        return [p for p in up.take_ready() if p != self.timer_port] if ev else []
+
+    def sleep_until(self, deadline):
+        """Block until monotonic time reaches deadline, whatever arrives meanwhile."""
+        while self.clock_monotonic() < deadline:
+            self.yield_until(deadline)
 
     def exit(self, status=0):
         """End the guest: status 0 powers off, anything else crashes, as Solo5's xen
@@ -89,8 +163,8 @@ class Runtime:
         ucall.send(self, ucall.UCALL_DONE, f, line)
 
 
-def run(hal, main):
+def run(hal, main, options=None, config=None):
     """Boot and run main(rt); main's return value (None = 0) becomes the exit status."""
-    rt = Runtime(hal)
+    rt = Runtime(hal, options, config)
     status = main(rt)
     rt.exit(0 if status is None else status)

@@ -4,6 +4,7 @@
 import struct
 
 from micropv.runtime.abi import cpuid as C
+from micropv.runtime.abi import hvm as H
 from micropv.runtime.abi import sched as S
 from micropv.runtime.abi import shared_info as SI
 from micropv.runtime.abi import vcpu as V
@@ -11,8 +12,11 @@ from micropv.runtime.abi import xen as X
 
 from ..emu.ram import GuestMemoryError
 from . import hypercalls
+from .backend import BackendDomain
 from .errors import XenError, efault
+from .event_2l import GuestDomain
 from .shared_info import SharedInfoPage
+from .vcpu import XenVCPU
 
 UCALL_PORT = 0x1000  # guest->harness messages, as KVM selftests' ucall port
 MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -29,6 +33,14 @@ class Xen:
         self.hypercall_page = None
         self.table = dict(hypercalls.TABLE)
         self.counts = {}  # hypercall number -> calls, for benchmarks and reports
+        self.hvm_params = {}
+        self.callback_type = None  # HVM_PARAM_CALLBACK_IRQ type (None: no callback)
+        self.callback_vector = 0
+        self.vcpus = [XenVCPU(self, cpu) for cpu in machine.vcpus]
+        self.domain = GuestDomain(self, machine.domid, len(self.vcpus))
+        self.backend = BackendDomain(self)
+        self.domains = {machine.domid: self.domain, self.backend.domid: self.backend}
+        self.domain.domains = self.backend.domains = self.domains
         self._write_wallclock()
 
     # Dispatch -------------------------------------------------------------------------------
@@ -87,6 +99,57 @@ class Xen:
 
     def vcpu_info_offset(self, vcpu):
         return self.layout.vcpu_info(vcpu.id)
+
+    def register_vcpu_info(self, xv, gfn, offset):
+        """VCPUOP_register_vcpu_info: vcpu_info moves into guest RAM. Xen copies the current
+        contents, then marks every selector bit and the upcall pending and asserts the
+        callback: the guest takes one (spurious) upcall and rescans. Ref: common/domain.c."""
+        size = self.layout.vcpu_info_size
+        if offset & 7 or offset + size > X.PAGE_SIZE:
+            raise XenError(X.ENXIO, "vcpu_info must be 8-byte aligned within one page")
+        if gfn >= 1 << 52:
+            raise XenError(X.EINVAL, "frame number overflows")
+        gpa = (gfn << X.PAGE_SHIFT) + offset
+        if not self.machine.ram.valid(gpa, size):
+            raise XenError(X.EINVAL, f"frame {gfn:#x} is not guest RAM")
+        if xv.vcpu_info_gpa is not None:
+            raise XenError(X.EBUSY, "vcpu_info already registered")
+        buf, base = xv.vcpu_info()
+        contents = bytes(buf[base : base + size])
+        self.machine.ram.write(gpa, contents)
+        xv.vcpu_info_gpa = gpa
+        ram = self.machine.ram
+        ram.set8(gpa + self.layout.upcall_pending, 1)
+        ram.set64(gpa + self.layout.pending_sel, (1 << 64) - 1)
+        self.machine.trace.event("register_vcpu_info", xv.id, gpa=gpa)
+        self.update_vcpu_system_time(xv.cpu)
+        xv.assert_evtchn_irq()
+        return 0
+
+    # Event delivery -------------------------------------------------------------------------
+    def set_callback_via(self, value):
+        """HVM_PARAM_CALLBACK_IRQ: tear down the old via, install the new one, and re-assert
+        for every vCPU (hvm_set_callback_via). GSI and PCI INTx are stored but do nothing on
+        PVH, which has no vIOAPIC or vPIC; value 1 is the 'PV drivers loaded' trick."""
+        ctype = value >> H.HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT
+        if value == 0:
+            self.callback_type = None
+        elif ctype == H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
+            self.callback_type = ctype
+            self.callback_vector = value & 0xFF
+        elif ctype in (H.HVM_PARAM_CALLBACK_TYPE_GSI, H.HVM_PARAM_CALLBACK_TYPE_PCI_INTX):
+            self.callback_type = ctype
+        else:
+            self.callback_type = None
+        self.machine.trace.event("callback_via", -1, type=ctype, value=value)
+        for xv in self.vcpus:
+            xv.assert_evtchn_irq()
+
+    def check_pollers(self, port):
+        """evtchn_check_pollers: wake a vCPU polling this port, or polling several."""
+        for xv in self.vcpus:
+            if xv.poll_evtchn is not None and (xv.poll_evtchn < 0 or xv.poll_evtchn == port):
+                xv.kick()
 
     # Time (Xen's update_vcpu_system_time and update_domain_wallclock_time) -----------------
     def update_vcpu_system_time(self, vcpu):

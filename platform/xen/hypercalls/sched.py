@@ -22,4 +22,52 @@ def sched_op(xen, vcpu, cmd, arg):
             raise XenError(X.EINVAL, f"shutdown reason {reason}")
         xen.shutdown_code = reason
         return 0
+    if cmd == S.SCHEDOP_block:
+        return _block(xen, vcpu)
+    if cmd == S.SCHEDOP_poll:
+        return _poll(xen, vcpu, arg)
     raise XenError(X.ENOSYS, f"SCHEDOP {cmd}")
+
+
+def _block(xen, vcpu):
+    """vcpu_block_enable_events: set blocked, *then* check for events (no lost wake-up). On
+    HVM an event counts only if it can be injected now, so with IF=0 the vCPU sleeps until a
+    new notification kicks it and returns with interrupts still off."""
+    xv = xen.vcpus[vcpu.id]
+    xv.kicked = False
+    if xv.need_delivery():
+        return 0
+    xv.wait("SCHEDOP_block")
+    return 0
+
+
+def _poll(xen, vcpu, arg):
+    """Sleep until one of the ports is pending (masked or not), an interrupt can be
+    delivered, or the absolute timeout passes (0: none). Ref: sched/core.c do_poll."""
+    raw = xen.copy_from_guest(arg, S.POLL_SIZE)
+    ports_ptr = int.from_bytes(raw[0:8], "little")
+    nr = int.from_bytes(raw[8:12], "little")
+    timeout = int.from_bytes(raw[16:24], "little")
+    if nr > S.SCHED_POLL_MAX_PORTS:
+        raise XenError(X.EINVAL, f"{nr} ports")
+    ports = xen.copy_from_guest(ports_ptr, 4 * nr)
+    xv = xen.vcpus[vcpu.id]
+    xv.kicked = False
+    if xv.need_delivery():
+        return 0
+    port = None
+    for i in range(nr):
+        port = int.from_bytes(ports[4 * i : 4 * i + 4], "little")
+        if port >= 4096:  # d->max_evtchns for the 2-level ABI
+            raise XenError(X.EINVAL, f"port {port}")
+        if xen.domain.is_pending(port):
+            return 0
+    xv.poll_evtchn = port if nr == 1 else -1
+    if timeout:
+        xen.machine.clock.set_timer(xv.poll_timer, timeout)
+    try:
+        xv.wait("SCHEDOP_poll")
+    finally:
+        xv.poll_evtchn = None
+        xen.machine.clock.stop_timer(xv.poll_timer)
+    return 0

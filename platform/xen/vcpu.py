@@ -1,0 +1,130 @@
+# Xen's per-vCPU state: where its vcpu_info lives, its upcall vector, its timers, and whether it
+# is blocked or polling. Ref: xen/include/xen/sched.h (struct vcpu), xen/common/sched/core.c.
+from micropv.runtime.abi import hvm as H
+from micropv.runtime.abi import xen as X
+
+from ..clock import Timer
+from ..emu.stop import EXIT_DEADLOCK, Outcome
+
+MILLISECS = 1_000_000
+
+
+class CallbackVectorSource:
+    """HVM_PARAM_CALLBACK_IRQ type vector as the vCPU's interrupt source: level-like. Xen's
+    hvm_vcpu_has_pending_irq() injects the vector on every VM entry while upcall_pending is
+    1 -- no LAPIC, no EOI -- so the guest must clear upcall_pending or it fires again."""
+
+    def __init__(self, xv):
+        self.xv = xv
+        self.xen = xv.xen
+
+    def pending(self):
+        xen = self.xen
+        if xen.callback_type != H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
+            return None
+        buf, base = self.xv.vcpu_info()
+        return xen.callback_vector if buf[base] & 1 else None
+
+    def acknowledge(self, vector):
+        self.xv.upcalls += 1
+
+
+class XenVCPU:
+    def __init__(self, xen, cpu):
+        self.xen = xen
+        self.cpu = cpu  # the emulated vCPU
+        self.id = cpu.id
+        self.trace = xen.machine.trace
+        self.clock = xen.machine.clock
+        self.vcpu_info_gpa = None  # set by VCPUOP_register_vcpu_info
+        self.upcall_vector = 0  # HVMOP_set_evtchn_upcall_vector
+        self.upcalls = 0
+        self.singleshot = Timer(self._timer_fired, f"vcpu{self.id}.singleshot")
+        self.periodic = Timer(self._periodic_fired, f"vcpu{self.id}.periodic")
+        self.period_ns = 0  # PVH vCPUs start with no periodic tick
+        self.poll_timer = Timer(self.kick, f"vcpu{self.id}.poll")
+        self.poll_evtchn = None  # None: not polling; -1: any port; else the one port
+        self.kicked = False
+        cpu.irq_sources.insert(0, CallbackVectorSource(self))
+
+    def vcpu_info(self):
+        """(buffer, offset) of this vCPU's vcpu_info: its slot in shared_info, or wherever
+        VCPUOP_register_vcpu_info put it."""
+        if self.vcpu_info_gpa is None:
+            si = self.xen.shared_info
+            return si.buf, si.base + self.xen.layout.vcpu_info(self.id)
+        return self.xen.machine.ram.buf, self.vcpu_info_gpa
+
+    # Notification -------------------------------------------------------------------------------
+    def mark_events_pending(self):
+        """vcpu_mark_events_pending: only the 0->1 change of upcall_pending notifies."""
+        buf, base = self.vcpu_info()
+        if buf[base] & 1:
+            return
+        buf[base] |= 1
+        self.trace.event("upcall_pending", self.id)
+        self.assert_evtchn_irq()
+
+    def assert_evtchn_irq(self):
+        """hvm_assert_evtchn_irq (xen/arch/x86/hvm/irq.c), in Xen's order of precedence."""
+        if self.upcall_vector:
+            self.cpu.lapic.set_irq(self.upcall_vector)  # edge, through IRR; needs EOI
+            self.kick()
+        elif self.xen.callback_type == H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
+            self.kick()  # injected at VM entry while upcall_pending stays 1
+        # GSI / PCI INTx: a PVH domain has no vIOAPIC or vPIC, so nothing happens.
+
+    def kick(self):
+        self.kicked = True
+        if self.poll_evtchn is not None:
+            self.poll_evtchn = None
+
+    def need_delivery(self):
+        """local_events_need_delivery on HVM: an injectable interrupt that is not blocked."""
+        cpu = self.cpu
+        return cpu.pending_source() is not None and cpu.interrupts_enabled()
+
+    def wait(self, what):
+        """Sleep inside a hypercall until kicked, letting virtual time run to each next timer.
+        Returns False when nothing can ever kick us (the run is then over: deadlock)."""
+        self.trace.event("block", self.id, what=what)
+        while not self.kicked:
+            if not self.clock.skip_to_next_deadline():
+                self.xen.machine.finish(Outcome(
+                    "deadlock", EXIT_DEADLOCK,
+                    f"vCPU{self.id} blocked in {what} with nothing that could wake it "
+                    "(no event can arrive and no timer is armed)"))  # fmt: skip
+                return False
+        self.trace.event("wake", self.id, what=what)
+        self.xen.update_vcpu_system_time(self.cpu)
+        return True
+
+    # Timers ---------------------------------------------------------------------------------------
+    def set_singleshot(self, deadline):
+        self.clock.set_timer(self.singleshot, deadline)
+        self.trace.event("timer_set", self.id, deadline=deadline)
+
+    def stop_singleshot(self):
+        if self.singleshot.active:
+            self.trace.event("timer_stop", self.id)
+        self.clock.stop_timer(self.singleshot)
+
+    def send_timer_event(self):
+        self.xen.domain.send_virq(self.id, X.VIRQ_TIMER)
+
+    def _timer_fired(self):
+        self.trace.event("timer_fire", self.id)
+        self.send_timer_event()
+
+    def set_periodic(self, period_ns):
+        self.period_ns = period_ns
+        if period_ns:
+            self.clock.set_timer(self.periodic, self.clock.now + period_ns)
+        else:
+            self.clock.stop_timer(self.periodic)
+
+    def _periodic_fired(self):
+        self.trace.event("timer_fire", self.id, periodic=True)
+        self.send_timer_event()
+        if self.period_ns:
+            self.clock.set_timer(self.periodic, self.periodic.deadline + self.period_ns)
