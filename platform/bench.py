@@ -77,6 +77,88 @@ def floor_hook_roundtrip_us(n):
     return (time.perf_counter() - t0) / n * 1e6
 
 
+def pingpong(n, callback):
+    """examples/pingpong.py: guest -> backend -> guest event round trips per wall second."""
+    from pathlib import Path
+
+    from .launch import run_guest
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "pingpong.py"
+    t0 = time.perf_counter()
+    _, result = run_guest(str(path), board=BOARD, options={"callback": callback}, args={"n": n})
+    elapsed = time.perf_counter() - t0
+    if result.status != 0:
+        raise RuntimeError(f"pingpong ({callback}) failed: {result.outcome.message}")
+    return n / elapsed
+
+
+def timer_1khz(ticks):
+    """A guest that wakes every virtual millisecond: virtual seconds per wall second."""
+    out = {}
+
+    def main(rt):
+        start = rt.clock_monotonic()
+        t0 = time.perf_counter()
+        for i in range(1, ticks + 1):
+            rt.sleep_until(start + i * 1_000_000)
+        out["wall"] = time.perf_counter() - t0
+        out["virtual"] = (rt.clock_monotonic() - start) / 1e9
+
+    _run(main)
+    return out["virtual"] / out["wall"]
+
+
+def floor_upcall_us(n):
+    """The cheapest possible upcall on bare Unicorn, with the same raw register access the
+    vCPU uses: vmcall -> hook -> frame push and jump to the gate -> a handler that traps into
+    an empty Python hook -> iretq. Everything micropv adds is on top of this."""
+    import struct
+
+    from unicorn import UC_ARCH_X86, UC_HOOK_INSN_INVALID, UC_HOOK_INTR, UC_MODE_64, Uc
+    from unicorn import x86_const as X
+
+    from .emu.fastuc import FastUC
+
+    uc = Uc(UC_ARCH_X86, UC_MODE_64)
+    uc.mem_map(0, 0x100000)
+    gdt = struct.pack("<3Q", 0, 0x00209A0000000000, 0x0000920000000000)
+    uc.mem_write(0x1000, gdt)
+    uc.mem_write(0x2000, struct.pack("<HQ", len(gdt) - 1, 0x1000))
+    uc.mem_write(0x2010, struct.pack("<HQ", 4095, 0x3000))
+    gate = 0x5000
+    lo = (gate & 0xFFFF) | (0x08 << 16) | (0x8E << 40) | ((gate >> 16) & 0xFFFF) << 48
+    uc.mem_write(0x3000 + 0x20 * 16, struct.pack("<QQ", lo, 0))
+    uc.mem_write(gate, b"\xcd\x81\x48\xcf")  # int 0x81 (the "handler"); iretq
+    # lgdt; lidt; far return to CS 0x08; mov ss; sti; loop: vmcall; dec rcx; jnz loop; hlt
+    boot = (b"\x0f\x01\x14\x25" + struct.pack("<I", 0x2000)
+            + b"\x0f\x01\x1c\x25" + struct.pack("<I", 0x2010)
+            + b"\x6a\x08\x48\x8d\x05\x03\x00\x00\x00\x50\x48\xcb"
+            + b"\xb8\x10\x00\x00\x00\x8e\xd0\xfb"
+            + b"\x0f\x01\xc1\x48\xff\xc9\x75\xf7\xf4")  # fmt: skip
+    uc.mem_write(0x4000, boot)
+    f = FastUC(uc)
+    f.write(X.UC_X86_REG_RSP, 0x80000)
+    f.write(X.UC_X86_REG_RCX, n)
+    frame = bytearray(40)
+
+    def on_vmcall(uc, _):
+        rip = f.read(X.UC_X86_REG_RIP) + 3
+        rsp, rflags = f.read(X.UC_X86_REG_RSP), f.read(X.UC_X86_REG_RFLAGS)
+        new = (rsp & ~0xF) - 40
+        struct.pack_into("<5Q", frame, 0, rip, 0x08, rflags, rsp, 0x10)
+        uc.mem_write(new, bytes(frame))
+        f.write(X.UC_X86_REG_RSP, new)
+        f.write(X.UC_X86_REG_RFLAGS, rflags & ~0x200)
+        f.write(X.UC_X86_REG_RIP, gate)
+        return True
+
+    uc.hook_add(UC_HOOK_INSN_INVALID, on_vmcall)
+    uc.hook_add(UC_HOOK_INTR, lambda uc, intno, ud: None)
+    t0 = time.perf_counter()
+    uc.emu_start(0x4000, 0)
+    return (time.perf_counter() - t0) / n * 1e6
+
+
 def _run(main):
     result = Machine(boards.get(BOARD), budget_ns=None).run_python(main)
     if result.status != 0:
@@ -89,7 +171,11 @@ def run(quick=False):
     return [
         _row("null_hypercalls_per_s", null_hypercalls(100000 // scale), "1/s"),
         _row("injections_per_s", injections(100000 // scale), "1/s"),
+        _row("pingpong_roundtrips_per_s", pingpong(20000 // scale, "vector"), "1/s", "vector"),
+        _row("pingpong_roundtrips_per_s", pingpong(20000 // scale, "lapic"), "1/s", "lapic"),
+        _row("virtual_s_per_wall_s", timer_1khz(5000 // scale), "s/s", "vector"),
         _row("floor_hook_roundtrip_us", floor_hook_roundtrip_us(200000 // scale), "us"),
+        _row("floor_upcall_us", floor_upcall_us(100000 // scale), "us"),
     ]
 
 

@@ -47,14 +47,22 @@ class VirtualClock:
         self.budget_ns = budget_ns
         self._heap = []
         self._seq = 0
+        # The earliest time at which advancing has something to do (a timer or the budget);
+        # hot paths inline `now += ns; if now >= due: settle()`. It may be early, never late.
+        self._limit = budget_ns + 1 if budget_ns is not None else float("inf")
+        self.due = self._limit
 
     def tsc(self):
         return self.now * TSC_PER_NS
 
     def advance(self, ns):
         self.now += ns
-        if self._heap and self._heap[0][0] <= self.now:
-            self._fire_due()
+        if self.now >= self.due:
+            self.settle()
+
+    def settle(self):
+        """Fire what is due and enforce the budget."""
+        self._fire_due()
         if self.budget_ns is not None and self.now > self.budget_ns:
             raise BudgetExceeded(self.now, self.budget_ns)
 
@@ -67,6 +75,8 @@ class VirtualClock:
         timer.active = True
         timer._seq = self._seq
         heapq.heappush(self._heap, (deadline, self._seq, timer))
+        if deadline < self.due:
+            self.due = deadline
 
     def stop_timer(self, timer):
         timer.active = False  # lazily dropped from the heap
@@ -89,6 +99,7 @@ class VirtualClock:
             if timer.active and timer._seq == seq:
                 timer.active = False
                 timer.fn()
+        self.due = min(self._heap[0][0], self._limit) if self._heap else self._limit
 
     def skip_to_next_deadline(self):
         """Idle: jump to the next deadline and fire it. False when nothing is armed."""

@@ -87,6 +87,8 @@ class Xen:
     # The shared page and frames -------------------------------------------------------------
     def map_shared_info(self, gfn):
         self.shared_info.map_at(gfn)
+        for xv in self.vcpus:
+            xv.refresh_vcpu_info()
         self.machine.trace.event("map_shared_info", 0, gfn=gfn)
         for vcpu in self.machine.vcpus:
             self.update_vcpu_system_time(vcpu)
@@ -94,6 +96,8 @@ class Xen:
     def remove_frame(self, gfn):
         if gfn == self.shared_info.gfn:
             self.shared_info.unmap()
+            for xv in self.vcpus:
+                xv.refresh_vcpu_info()
         else:
             self.machine.set_hole(gfn, True)
 
@@ -118,6 +122,7 @@ class Xen:
         contents = bytes(buf[base : base + size])
         self.machine.ram.write(gpa, contents)
         xv.vcpu_info_gpa = gpa
+        xv.refresh_vcpu_info()
         ram = self.machine.ram
         ram.set8(gpa + self.layout.upcall_pending, 1)
         ram.set64(gpa + self.layout.pending_sel, (1 << 64) - 1)

@@ -22,7 +22,7 @@ class CallbackVectorSource:
         xen = self.xen
         if xen.callback_type != H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
             return None
-        buf, base = self.xv.vcpu_info()
+        buf, base = self.xv._vi
         return xen.callback_vector if buf[base] & 1 else None
 
     def acknowledge(self, vector):
@@ -45,15 +45,21 @@ class XenVCPU:
         self.poll_timer = Timer(self.kick, f"vcpu{self.id}.poll")
         self.poll_evtchn = None  # None: not polling; -1: any port; else the one port
         self.kicked = False
+        self.refresh_vcpu_info()
         cpu.irq_sources.insert(0, CallbackVectorSource(self))
 
     def vcpu_info(self):
         """(buffer, offset) of this vCPU's vcpu_info: its slot in shared_info, or wherever
-        VCPUOP_register_vcpu_info put it."""
+        VCPUOP_register_vcpu_info put it. Cached: it is read at every interrupt window."""
+        return self._vi
+
+    def refresh_vcpu_info(self):
+        """Call whenever shared_info or this vcpu_info moves."""
         if self.vcpu_info_gpa is None:
             si = self.xen.shared_info
-            return si.buf, si.base + self.xen.layout.vcpu_info(self.id)
-        return self.xen.machine.ram.buf, self.vcpu_info_gpa
+            self._vi = (si.buf, si.base + self.xen.layout.vcpu_info(self.id))
+        else:
+            self._vi = (self.xen.machine.ram.buf, self.vcpu_info_gpa)
 
     # Notification -------------------------------------------------------------------------------
     def mark_events_pending(self):
