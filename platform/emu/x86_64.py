@@ -18,6 +18,7 @@ from unicorn import x86_const as X
 from ..clock import COST_BRIDGE_NS, COST_HYPERCALL_NS, COST_INJECT_NS, COST_RUN_SLICE_NS
 from . import report, scan
 from .fastuc import FastUC
+from .lapic import VLAPIC
 from .stop import EXIT_DEADLOCK, EXIT_VCPU_FAULT, HostBug, Outcome, Stop
 
 RFLAGS_TF = 1 << 8
@@ -77,6 +78,15 @@ class X86VCPU:
         # Interrupt sources in priority order; each has pending() -> vector | None and
         # acknowledge(vector). Xen ranks the callback vector ahead of the LAPIC (hvm/irq.c).
         self.irq_sources = []
+        # The local APIC (xAPIC) behind its MMIO page. Its callbacks run inside the guest's
+        # load or store: they must not stop emulation (the store would run again) or move RIP.
+        # So a store that unblocks an interrupt (EOI, TPR, SVR, self-IPI) takes effect at the
+        # next interrupt window (HAL call, hypercall, hlt), not right after the store.
+        self.eoi_listeners = []  # fn(vcpu, vector | None) on every EOI, for the hypervisor
+        self.lapic = VLAPIC(vcpu_id, base=machine.board.lapic_base, bsp=(vcpu_id == 0),
+                            on_eoi=self._on_eoi)  # fmt: skip
+        uc.mmio_map(self.lapic.base, 0x1000, self._lapic_read, None, self._lapic_write, None)
+        self.irq_sources.append(self.lapic)
         self._trapped = {}  # address -> instruction the host emulates (rdmsr, wrmsr, rdtsc)
         self.halted = False
         uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
@@ -136,6 +146,18 @@ class X86VCPU:
             f.write(_RAX, value & 0xFFFFFFFF)
             f.write(_RDX, value >> 32)
         f.write(_RIP, address + length)  # one single write: the only PC write a code hook keeps
+
+    # The local APIC page --------------------------------------------------------------------
+    def _lapic_read(self, uc, offset, size, _):
+        return self.lapic.mmio_read(offset, size)
+
+    def _lapic_write(self, uc, offset, size, value, _):
+        self.lapic.mmio_write(offset, size, value)
+
+    def _on_eoi(self, vector):
+        self.trace.event("eoi", self.id, vector=vector)
+        for fn in self.eoi_listeners:
+            fn(self, vector)
 
     # Traps ----------------------------------------------------------------------------------
     def _on_invalid(self, uc, _):

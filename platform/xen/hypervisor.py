@@ -10,6 +10,7 @@ from micropv.runtime.abi import shared_info as SI
 from micropv.runtime.abi import vcpu as V
 from micropv.runtime.abi import xen as X
 
+from ..emu.lapic import MSR_IA32_APICBASE
 from ..emu.ram import GuestMemoryError
 from . import hypercalls
 from .backend import BackendDomain
@@ -215,9 +216,13 @@ class Xen:
     def wrmsr(self, vcpu, msr, value):
         if msr == self.board.hypercall_msr:
             return self._install_hypercall_page(vcpu, value)
+        if msr == MSR_IA32_APICBASE:
+            return vcpu.lapic.write_base_msr(value)
         return False
 
     def rdmsr(self, vcpu, msr):
+        if msr == MSR_IA32_APICBASE:
+            return vcpu.lapic.read_base_msr()
         return None
 
     def _install_hypercall_page(self, vcpu, value):

@@ -47,6 +47,14 @@ class XenVCPU:
         self.kicked = False
         self.refresh_vcpu_info()
         cpu.irq_sources.insert(0, CallbackVectorSource(self))
+        cpu.lapic.on_enable = self._lapic_enabled
+
+    def _lapic_enabled(self):
+        """The guest software-enabled its vLAPIC: raise an upcall that is already pending
+        (xen/arch/x86/hvm/vlapic.c, SVR write)."""
+        buf, base = self._vi
+        if self.upcall_vector and buf[base] & 1:
+            self.cpu.lapic.set_irq(self.upcall_vector)
 
     def vcpu_info(self):
         """(buffer, offset) of this vCPU's vcpu_info: its slot in shared_info, or wherever
@@ -74,7 +82,10 @@ class XenVCPU:
     def assert_evtchn_irq(self):
         """hvm_assert_evtchn_irq (xen/arch/x86/hvm/irq.c), in Xen's order of precedence."""
         if self.upcall_vector:
-            self.cpu.lapic.set_irq(self.upcall_vector)  # edge, through IRR; needs EOI
+            # Edge, through IRR; needs EOI. Only into an enabled vLAPIC: enabling it later
+            # re-asserts (see _lapic_enabled), as Xen does since its 2022-11 vlapic fix.
+            if self.cpu.lapic.enabled:
+                self.cpu.lapic.set_irq(self.upcall_vector)
             self.kick()
         elif self.xen.callback_type == H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
             self.kick()  # injected at VM entry while upcall_pending stays 1
