@@ -43,12 +43,7 @@ class EventChannels:
         rt = self.rt
         arg = rt.args.alloc(size)
         try:
-            self.hal.write(arg, bytes(size))
-            for off, width, value in fields:
-                if width == 2:
-                    self.hal.w16(arg + off, value)
-                else:
-                    self.hal.w32(arg + off, value)
+            self.hal.write(arg, pack(size, fields))  # one guest store, not one per field
             rt.hc.check(name, rt.hc.event_channel_op(cmd, arg))
             return self.hal.r32(arg + out) if out is not None else 0
         finally:
@@ -191,6 +186,15 @@ class EventChannels:
                     self.stats["dispatched"] += 1
             if not hal.r8(vi + lay.upcall_pending):
                 return served
+
+
+def pack(size, fields):
+    """A little-endian struct of `size` bytes from (offset, width, value) triples."""
+    buf = bytearray(size)
+    for off, width, value in fields:
+        for i in range(width):
+            buf[off + i] = (value >> (8 * i)) & 0xFF
+    return bytes(buf)
 
 
 def _lowest(x):

@@ -4,6 +4,7 @@
 # (HVMOP_set_evtchn_upcall_vector); guest-anchors §1.3, §12.
 from .abi import hvm as H
 from .abi import xen as X
+from .evtchn import pack
 
 CALLBACK_VECTOR = "vector"  # HVM_PARAM_CALLBACK_IRQ type 2: level-like, no EOI
 CALLBACK_LAPIC = "lapic"  # HVMOP_set_evtchn_upcall_vector: per-vCPU, edge, needs EOI
@@ -68,16 +69,7 @@ class Upcall:
         rt = self.rt
         arg = rt.args.alloc(size)
         try:
-            rt.hal.write(arg, bytes(size))
-            for off, width, value in fields:
-                if width == 8:
-                    rt.hal.w64(arg + off, value)
-                elif width == 2:
-                    rt.hal.w16(arg + off, value)
-                elif width == 1:
-                    rt.hal.w8(arg + off, value)
-                else:
-                    rt.hal.w32(arg + off, value)
+            rt.hal.write(arg, pack(size, fields))
             rt.hc.check(name, rt.hc.hvm_op(op, arg))
             return rt.hal.r64(arg + H.PARAM_value) if op == H.HVMOP_get_param else 0
         finally:
