@@ -27,6 +27,8 @@ def main(rt):
     for i in range(n):
         ev.send(port)
         if replies[0] <= i:
+            rt.yield_until(0)  # handlers = deferred: the reply waits for the bottom half
+        if replies[0] <= i:
             # Not back yet. SCHEDOP_poll returns once the reply is pending -- even if no
             # upcall reports it -- or after 10 ms; then let a bottom half run.
             rt.poll([port], rt.clock_monotonic() + 10 * MS)

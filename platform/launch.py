@@ -1,5 +1,8 @@
 # Running a guest file the way `micropv run` and the pytest plugin both do: load it, merge
 # its OPTIONS with the caller's, let its backend(machine, args) set up the host side, run.
+import os
+from types import SimpleNamespace
+
 from micropv import boards
 
 from .machine import Machine, load_guest_module
@@ -20,11 +23,16 @@ def parse_args(pairs):
 
 
 def run_guest(guest, board="pvh-x86_64", options=None, args=None, seed=0,
-              budget_ns=None, trace=False, console=None):  # fmt: skip
-    """guest: a path, or a module-like object with main (and optionally OPTIONS, backend).
-    Returns (machine, result)."""
-    module = load_guest_module(str(guest)) if isinstance(guest, (str, bytes)) or hasattr(
-        guest, "__fspath__") else guest  # fmt: skip
+              budget_ns=None, trace=False, console=None, config=None, setup=None):  # fmt: skip
+    """guest: a path, a module-like object with main (and optionally OPTIONS, backend), or
+    main itself. config: more rt.config entries; setup(machine): host-side set-up after the
+    guest's backend, returning more rt.config entries or None. Returns (machine, result)."""
+    if isinstance(guest, (str, bytes)) or hasattr(guest, "__fspath__"):
+        module = load_guest_module(os.fsdecode(guest))
+    elif callable(guest) and not hasattr(guest, "main"):
+        module = SimpleNamespace(main=guest)
+    else:
+        module = guest
     b = boards.get(board) if isinstance(board, str) else board
     opts = dict(getattr(module, "OPTIONS", {}) or {})
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
@@ -34,9 +42,12 @@ def run_guest(guest, board="pvh-x86_64", options=None, args=None, seed=0,
     machine = Machine(b, budget_ns=budget_ns, trace=trace, console=console)
     machine.seed = seed
     args = dict(args or {})
-    config = dict(args)
-    config["seed"] = seed
-    setup = getattr(module, "backend", None)
+    cfg = dict(args)
+    cfg["seed"] = seed
+    backend = getattr(module, "backend", None)
+    if backend is not None:
+        cfg.update(backend(machine, args) or {})
+    cfg.update(config or {})
     if setup is not None:
-        config.update(setup(machine, args) or {})
-    return machine, machine.run_python(module.main, opts, config)
+        cfg.update(setup(machine) or {})
+    return machine, machine.run_python(module.main, opts, cfg)

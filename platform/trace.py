@@ -8,7 +8,7 @@ class Trace:
         self.enabled = enabled
         self.events = []
 
-    def event(self, what, vcpu, **fields):
+    def event(self, what, vcpu, /, **fields):  # positional-only: fields may be named `what`
         if self.enabled:
             self.events.append((self.clock.now, vcpu, what, fields))
 

@@ -121,6 +121,7 @@ class Runtime:
         deadline; returns the list of ports that had events (empty on timeout)."""
         ev = self.events
         up = self.upcall
+        up.run_deferred()  # queued handlers run before their ports are reported
         ready = up.take_ready()
         if ready:
             return [p for p in ready if p != self.timer_port]

@@ -176,6 +176,9 @@ class X86VCPU:
         f.write(_RAX, result)
         pc = rip + 3
         if self.machine.outcome is None:
+            # Softirqs run on the way back to the guest: a timer the hypercall armed in the
+            # past (set_timer_op) fires before VM entry (xen/common/timer.c, TIMER_SOFTIRQ).
+            self.clock.fire_due()
             # VM entry after the hypercall: an upcall that became deliverable is taken now.
             pc = self.deliver_pending(pc)
         f.write(_RIP, pc)
@@ -282,7 +285,8 @@ class X86VCPU:
             if to_ring0:
                 f.write(_SS, 0)
         self.clock.advance(COST_INJECT_NS)
-        self.trace.event("inject", self.id, vector=vec, rip=return_pc)
+        if self.trace.enabled:
+            self.trace.event("inject", self.id, vector=vec, rip=return_pc)
         return target
 
     def _no_gate(self, vec, rip, why):
@@ -321,7 +325,13 @@ class X86VCPU:
             fn = self.bridges.get(pc)
             if fn is not None:
                 self.clock.advance(COST_BRIDGE_NS)
-                fn()
+                if self.trace.enabled:
+                    # The host knows the bridge (its hlt at pc - 1), not the runtime's vector.
+                    self.trace.event("handler_start", self.id, rip=pc - 1)
+                    fn()
+                    self.trace.event("handler_end", self.id, rip=pc - 1)
+                else:
+                    fn()
                 pc = self.deliver_pending(pc)
                 continue
             if not self.ram.valid(pc - 1, 1) or self.ram.u8(pc - 1) != HLT:

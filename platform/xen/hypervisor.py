@@ -21,6 +21,26 @@ from .vcpu import XenVCPU
 
 UCALL_PORT = 0x1000  # guest->harness messages, as KVM selftests' ucall port
 MASK64 = 0xFFFFFFFFFFFFFFFF
+# Hypercalls whose first argument is a sub-operation (cmd); the trace records it as `op`.
+SUBOP_HYPERCALLS = frozenset((
+    X.HYPERVISOR_sched_op_compat, X.HYPERVISOR_memory_op, X.HYPERVISOR_xen_version,
+    X.HYPERVISOR_console_io, X.HYPERVISOR_grant_table_op, X.HYPERVISOR_vm_assist,
+    X.HYPERVISOR_vcpu_op, X.HYPERVISOR_nmi_op, X.HYPERVISOR_sched_op, X.HYPERVISOR_callback_op,
+    X.HYPERVISOR_event_channel_op, X.HYPERVISOR_physdev_op, X.HYPERVISOR_hvm_op,
+    X.HYPERVISOR_kexec_op, X.HYPERVISOR_argo_op, X.HYPERVISOR_xenpmu_op, X.HYPERVISOR_hypfs_op,
+))  # fmt: skip
+
+
+def hypercall_name(nr):
+    return X.HYPERCALL_NAMES.get(nr, f"hypercall_{nr}")
+
+
+def hypercall_subop(nr, args):
+    """The sub-operation a hypercall's first argument names, as its handler reads it; None
+    for hypercalls without one. memory_op keeps a continuation's extent in the upper bits."""
+    if not args or nr not in SUBOP_HYPERCALLS:
+        return None
+    return args[0] & (0x3F if nr == X.HYPERVISOR_memory_op else 0xFFFFFFFF)
 
 
 class Xen:
@@ -48,6 +68,8 @@ class Xen:
     def hypercall(self, vcpu, nr):
         entry = self.table.get(nr)
         self.counts[nr] = self.counts.get(nr, 0) + 1
+        trace = self.machine.trace
+        entered = self.machine.clock.now
         if entry is None:
             result = -X.ENOSYS
             args = ()
@@ -58,8 +80,15 @@ class Xen:
                 result = fn(self, vcpu, *args)
             except XenError as e:
                 result = -e.errno
-        self.machine.trace.event("hypercall", vcpu.id, nr=nr, args=tuple(args), result=result)
-        return result & MASK64
+        result &= MASK64
+        if trace.enabled:
+            # Recorded on the way out, so its time is the return; slept is how long the vCPU
+            # blocked inside (SCHEDOP_block/poll), 0 for the rest.
+            trace.event("hypercall", vcpu.id, nr=nr, name=hypercall_name(nr),
+                        op=hypercall_subop(nr, args), args=tuple(args),
+                        result=result - (1 << 64) if result >> 63 else result,
+                        slept=self.machine.clock.now - entered)  # fmt: skip
+        return result
 
     # Guest memory, validated ----------------------------------------------------------------
     def copy_from_guest(self, addr, n):
@@ -102,52 +131,49 @@ class Xen:
         else:
             self.machine.set_hole(gfn, True)
 
-    def vcpu_info_offset(self, vcpu):
-        return self.layout.vcpu_info(vcpu.id)
-
     def register_vcpu_info(self, xv, gfn, offset):
         """VCPUOP_register_vcpu_info: vcpu_info moves into guest RAM. Xen copies the current
-        contents, then marks every selector bit and the upcall pending and asserts the
-        callback: the guest takes one (spurious) upcall and rescans. Ref: common/domain.c."""
+        contents, then sets every selector bit and calls vcpu_mark_events_pending: the guest
+        takes one (spurious) upcall and rescans. Ref: common/domain.c."""
         size = self.layout.vcpu_info_size
+        # Xen's order (common/domain.c common_vcpu_op, then map_guest_area): address overflow
+        # or an offset leaving the frame -EINVAL, already registered -EBUSY, misaligned or
+        # page-crossing -ENXIO, not RAM -EINVAL.
+        if gfn >= 1 << 52 or offset >= X.PAGE_SIZE:
+            raise XenError(X.EINVAL, "vcpu_info address overflows its frame")
+        if xv.vcpu_info_gpa is not None:
+            raise XenError(X.EBUSY, "vcpu_info already registered")
         if offset & 7 or offset + size > X.PAGE_SIZE:
             raise XenError(X.ENXIO, "vcpu_info must be 8-byte aligned within one page")
-        if gfn >= 1 << 52:
-            raise XenError(X.EINVAL, "frame number overflows")
         gpa = (gfn << X.PAGE_SHIFT) + offset
         if not self.machine.ram.valid(gpa, size):
             raise XenError(X.EINVAL, f"frame {gfn:#x} is not guest RAM")
-        if xv.vcpu_info_gpa is not None:
-            raise XenError(X.EBUSY, "vcpu_info already registered")
         buf, base = xv.vcpu_info()
         contents = bytes(buf[base : base + size])
         self.machine.ram.write(gpa, contents)
         xv.vcpu_info_gpa = gpa
         xv.refresh_vcpu_info()
-        ram = self.machine.ram
-        ram.set8(gpa + self.layout.upcall_pending, 1)
-        ram.set64(gpa + self.layout.pending_sel, (1 << 64) - 1)
+        self.machine.ram.set64(gpa + self.layout.pending_sel, (1 << 64) - 1)
         self.machine.trace.event("register_vcpu_info", xv.id, gpa=gpa)
+        # The 0->1 edge rule applies: no new assertion if upcall_pending was already 1
+        # (map_guest_area -> vcpu_mark_events_pending, xen/common/domain.c).
+        xv.mark_events_pending()
         self.update_vcpu_system_time(xv.cpu)
-        xv.assert_evtchn_irq()
         return 0
 
     # Event delivery -------------------------------------------------------------------------
     def set_callback_via(self, value):
-        """HVM_PARAM_CALLBACK_IRQ: tear down the old via, install the new one, and re-assert
-        for every vCPU (hvm_set_callback_via). GSI and PCI INTx are stored but do nothing on
-        PVH, which has no vIOAPIC or vPIC; value 1 is the 'PV drivers loaded' trick."""
+        """HVM_PARAM_CALLBACK_IRQ (hvm_set_callback_via). Only the vector type does anything on
+        PVH: for GSI, PCI INTx or 0 a domain without vIOAPIC/vPIC returns before tearing down
+        the old via, so the old one (a vector, say) stays and nothing is re-asserted. The value
+        is still stored (hvm_op.py), so value 1, the 'PV drivers loaded' trick, is harmless."""
         ctype = value >> H.HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT
-        if value == 0:
-            self.callback_type = None
-        elif ctype == H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
-            self.callback_type = ctype
-            self.callback_vector = value & 0xFF
-        elif ctype in (H.HVM_PARAM_CALLBACK_TYPE_GSI, H.HVM_PARAM_CALLBACK_TYPE_PCI_INTX):
-            self.callback_type = ctype
-        else:
-            self.callback_type = None
         self.machine.trace.event("callback_via", -1, type=ctype, value=value)
+        # xen/arch/x86/hvm/irq.c: via_type != vector && !has_vioapic(d) -> return
+        if ctype != H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
+            return
+        self.callback_type = ctype
+        self.callback_vector = value & 0xFF
         for xv in self.vcpus:
             xv.assert_evtchn_irq()
 
@@ -159,19 +185,22 @@ class Xen:
 
     # Time (Xen's update_vcpu_system_time and update_domain_wallclock_time) -----------------
     def update_vcpu_system_time(self, vcpu):
-        """Write vcpu_time_info under its seqlock: version odd while fields change, then even."""
-        si = self.shared_info
-        t = self.vcpu_info_offset(vcpu) + self.layout.time
-        version = si.u32(t + V.TIME_INFO_version)
-        si.set32(t + V.TIME_INFO_version, (version + 1) | 1)
+        """Write vcpu_time_info under its seqlock: version odd while fields change, then even.
+        It lives in the vCPU's current vcpu_info, wherever VCPUOP_register_vcpu_info put it
+        (xen/arch/x86/time.c: __update_vcpu_system_time writes vcpu_info(v, time))."""
+        buf, base = self.vcpus[vcpu.id].vcpu_info()
+        t = base + self.layout.time
+        version = struct.unpack_from("<I", buf, t + V.TIME_INFO_version)[0]
+        struct.pack_into("<I", buf, t + V.TIME_INFO_version, ((version + 1) | 1) & 0xFFFFFFFF)
         clock = self.machine.clock
-        si.set64(t + V.TIME_INFO_tsc_timestamp, clock.tsc())
-        si.set64(t + V.TIME_INFO_system_time, clock.now)
+        struct.pack_into("<Q", buf, t + V.TIME_INFO_tsc_timestamp, clock.tsc() & MASK64)
+        struct.pack_into("<Q", buf, t + V.TIME_INFO_system_time, clock.now & MASK64)
         # TSC at 2 GHz: ns = (tsc * 2^31) >> 32, exactly.
-        si.set32(t + V.TIME_INFO_tsc_to_system_mul, 0x80000000)
-        si.set8(t + V.TIME_INFO_tsc_shift, 0)
-        si.set8(t + V.TIME_INFO_flags, V.XEN_PVCLOCK_TSC_STABLE_BIT)
-        si.set32(t + V.TIME_INFO_version, ((version + 1) | 1) + 1)
+        struct.pack_into("<I", buf, t + V.TIME_INFO_tsc_to_system_mul, 0x80000000)
+        buf[t + V.TIME_INFO_tsc_shift] = 0
+        buf[t + V.TIME_INFO_flags] = V.XEN_PVCLOCK_TSC_STABLE_BIT
+        struct.pack_into("<I", buf, t + V.TIME_INFO_version,
+                         (((version + 1) | 1) + 1) & 0xFFFFFFFF)  # fmt: skip
 
     def _write_wallclock(self):
         si, lay = self.shared_info, self.layout

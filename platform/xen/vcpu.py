@@ -42,7 +42,7 @@ class XenVCPU:
         self.singleshot = Timer(self._timer_fired, f"vcpu{self.id}.singleshot")
         self.periodic = Timer(self._periodic_fired, f"vcpu{self.id}.periodic")
         self.period_ns = 0  # PVH vCPUs start with no periodic tick
-        self.poll_timer = Timer(self.kick, f"vcpu{self.id}.poll")
+        self.poll_timer = Timer(self._poll_timeout, f"vcpu{self.id}.poll")
         self.poll_evtchn = None  # None: not polling; -1: any port; else the one port
         self.kicked = False
         self.refresh_vcpu_info()
@@ -91,6 +91,10 @@ class XenVCPU:
             self.kick()  # injected at VM entry while upcall_pending stays 1
         # GSI / PCI INTx: a PVH domain has no vIOAPIC or vPIC, so nothing happens.
 
+    def _poll_timeout(self):
+        self.trace.event("poll_timeout", self.id)
+        self.kick()
+
     def kick(self):
         self.kicked = True
         if self.poll_evtchn is not None:
@@ -119,29 +123,34 @@ class XenVCPU:
     # Timers ---------------------------------------------------------------------------------------
     def set_singleshot(self, deadline):
         self.clock.set_timer(self.singleshot, deadline)
-        self.trace.event("timer_set", self.id, deadline=deadline)
+        self.trace.event("timer_set", self.id, timer="singleshot", deadline=deadline)
 
     def stop_singleshot(self):
         if self.singleshot.active:
-            self.trace.event("timer_stop", self.id)
+            self.trace.event("timer_stop", self.id, timer="singleshot")
         self.clock.stop_timer(self.singleshot)
 
     def send_timer_event(self):
         self.xen.domain.send_virq(self.id, X.VIRQ_TIMER)
 
     def _timer_fired(self):
-        self.trace.event("timer_fire", self.id)
+        self.trace.event("timer_fire", self.id, timer="singleshot")
         self.send_timer_event()
 
     def set_periodic(self, period_ns):
         self.period_ns = period_ns
         if period_ns:
-            self.clock.set_timer(self.periodic, self.clock.now + period_ns)
+            deadline = self.clock.now + period_ns
+            self.clock.set_timer(self.periodic, deadline)
+            self.trace.event("timer_set", self.id, timer="periodic", deadline=deadline,
+                             period=period_ns)  # fmt: skip
         else:
+            if self.periodic.active:
+                self.trace.event("timer_stop", self.id, timer="periodic")
             self.clock.stop_timer(self.periodic)
 
     def _periodic_fired(self):
-        self.trace.event("timer_fire", self.id, periodic=True)
+        self.trace.event("timer_fire", self.id, timer="periodic", periodic=True)
         self.send_timer_event()
         if self.period_ns:
             self.clock.set_timer(self.periodic, self.periodic.deadline + self.period_ns)

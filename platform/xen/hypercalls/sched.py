@@ -3,6 +3,7 @@ from micropv.runtime.abi import sched as S
 from micropv.runtime.abi import xen as X
 
 from ..errors import XenError
+from ..evtchn import ECS_FREE, ECS_RESERVED
 
 
 def sched_op(xen, vcpu, cmd, arg):
@@ -58,9 +59,12 @@ def _poll(xen, vcpu, arg):
     port = None
     for i in range(nr):
         port = int.from_bytes(ports[4 * i : 4 * i + 4], "little")
-        if port >= 4096:  # d->max_evtchns for the 2-level ABI
-            raise XenError(X.EINVAL, f"port {port}")
-        if xen.domain.is_pending(port):
+        # evtchn_port_poll (xen/include/xen/event.h): a port that is not valid, or valid but
+        # not usable (free, reserved), is -EINVAL -- nothing could ever wake the poller.
+        d = xen.domain
+        if not d.port_is_valid(port) or d.channel(port).state in (ECS_FREE, ECS_RESERVED):
+            raise XenError(X.EINVAL, f"port {port} cannot be polled")
+        if d.is_pending(port):
             return 0
     xv.poll_evtchn = port if nr == 1 else -1
     if timeout:
