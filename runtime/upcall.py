@@ -53,7 +53,10 @@ class Upcall:
                 arch.wrmsr(_MSR_APIC_BASE, base | _APIC_BASE_ENABLE)
             svr = arch.mmio_read32(LAPIC_BASE + _APIC_SVR)
             arch.mmio_write32(LAPIC_BASE + _APIC_SVR, svr | 0x100 | 0xFF)
-            arch.set_vector(UPCALL_VECTOR, self._entry)
+            # The entry code writes EOI first, as Linux does for the per-vCPU vector: the
+            # LAPIC latches a new edge in IRR meanwhile, so nothing raised during the demux
+            # is lost.
+            arch.set_vector(UPCALL_VECTOR, self._entry, eoi=LAPIC_BASE + _APIC_EOI)
             self.set_upcall_vector(rt.vcpu_id, UPCALL_VECTOR)
             # "Trick toolstack to think we are enlightened" (Xen's own guest code): a non-zero
             # CALLBACK_IRQ; GSI 1 does nothing on PVH, the per-vCPU vector wins.
@@ -95,10 +98,7 @@ class Upcall:
     def _entry(self, vector):
         self.upcalls += 1
         if self.method == CALLBACK_LAPIC:
-            # EOI first, as Linux does for the per-vCPU vector: the LAPIC latches a new edge
-            # in IRR meanwhile, so nothing raised during the demux is lost.
-            self.rt.arch.mmio_write32(LAPIC_BASE + _APIC_EOI, 0)
-            self.eois += 1
+            self.eois += 1  # written by the entry code (see setup)
         if not self.handle():
             self.spurious += 1
 

@@ -212,15 +212,23 @@ class Arch:
         return self.hal.run(self.trampoline, regs, "rax")
 
     # Interrupt vectors ----------------------------------------------------------------------
-    def set_vector(self, vector, fn, ist=0):
+    def set_vector(self, vector, fn, ist=0, eoi=None):
         """Route vector to fn(vector), run with interrupts off on the interrupted stack (or
-        IST stack ist), then iretq. The host delivers through this very IDT entry."""
+        IST stack ist), then iretq. The host delivers through this very IDT entry. With eoi
+        (a LAPIC EOI register address) the entry code writes EOI before calling fn, as
+        Linux's per-vCPU upcall handler does first thing."""
         if not 0 <= vector < 256:
             raise ValueError("vector out of range")
-        entry = self.handlers.get(vector)
-        if entry is None:
-            entry = self._emit(_ENTRY_SAVE + b"\xf4" + _ENTRY_RESTORE)
-            self.hal.bridge(entry + len(_ENTRY_SAVE), lambda: self.handlers[vector][1](vector))
-        self.handlers[vector] = (entry, fn)
+        old = self.handlers.get(vector)
+        if old is None or old[2] != eoi:
+            prologue = _ENTRY_SAVE
+            if eoi is not None:
+                # mov rax, eoi; mov dword [rax], 0  (rax is already saved)
+                prologue += b"\x48\xb8" + _u64(eoi) + b"\xc7\x00\x00\x00\x00\x00"
+            entry = self._emit(prologue + b"\xf4" + _ENTRY_RESTORE)
+            self.hal.bridge(entry + len(prologue), lambda: self.handlers[vector][1](vector))
+        else:
+            entry = old[0]
+        self.handlers[vector] = (entry, fn, eoi)
         self.hal.write(self.idt + vector * 16, gate(entry, ist))
         return entry
