@@ -12,6 +12,7 @@ from .emu.irq import host_irq
 from .machine import Machine
 
 BOARD = "pvh-x86_64"
+REPEATS = 3
 
 
 def _row(metric, value, unit, callback="none"):
@@ -84,12 +85,16 @@ def pingpong(n, callback):
     from .launch import run_guest
 
     path = Path(__file__).resolve().parent.parent / "examples" / "pingpong.py"
-    t0 = time.perf_counter()
-    _, result = run_guest(str(path), board=BOARD, options={"callback": callback}, args={"n": n})
-    elapsed = time.perf_counter() - t0
-    if result.status != 0:
-        raise RuntimeError(f"pingpong ({callback}) failed: {result.outcome.message}")
-    return n / elapsed
+    best = None
+    for _ in range(REPEATS):  # the best of a few runs: this VM's neighbours are noisy
+        t0 = time.perf_counter()
+        _, result = run_guest(str(path), board=BOARD, options={"callback": callback},
+                              args={"n": n})  # fmt: skip
+        elapsed = time.perf_counter() - t0
+        if result.status != 0:
+            raise RuntimeError(f"pingpong ({callback}) failed: {result.outcome.message}")
+        best = elapsed if best is None else min(best, elapsed)
+    return n / best
 
 
 def timer_1khz(ticks):

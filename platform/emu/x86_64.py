@@ -348,6 +348,8 @@ class X86VCPU:
             raise Stop(self.machine.outcome)
         self.trace.event("hlt", self.id, rip=pc - 1)
         self.halted = True
+        hv = self.machine.hypervisor
+        blocked = False
         try:
             while True:
                 hit = self.pending_source()
@@ -355,8 +357,12 @@ class X86VCPU:
                     src, vec = hit
                     src.acknowledge(vec)
                     self.trace.event("wake", self.id)
-                    self.machine.hypervisor.vcpu_wake(self)
+                    if blocked:
+                        hv.vcpu_wake(self)
                     return self.inject(vec, pc, rflags)
+                if not blocked:
+                    hv.vcpu_block(self)  # nothing to take: the vCPU really sleeps
+                    blocked = True
                 if not self.clock.skip_to_next_deadline():
                     self.machine.finish(
                         Outcome(
@@ -375,10 +381,19 @@ class X86VCPU:
         """A HAL call from guest Python: the vCPU is parked on the return point. Deliver every
         pending interrupt first, while the guest has interrupts enabled -- a CPU takes the
         next one right after the previous handler's iretq, before the next instruction."""
-        while self.irq_sources and self.pending_source() is not None:
-            pc = self.deliver_pending(self.return_point)
+        sources = self.irq_sources
+        while True:
+            for src in sources:  # pending_source(), inlined: this runs at every HAL call
+                vec = src.pending()
+                if vec is not None:
+                    break
+            else:
+                return
+            rflags = self.fast.read(_RFLAGS)
+            if not rflags & RFLAGS_IF:
+                return  # interrupts are off: the rest waits
+            src.acknowledge(vec)
+            pc = self.inject(vec, self.return_point, rflags)
             if self.machine.outcome is not None:  # no usable gate: the vCPU is dead
                 raise Stop(self.machine.outcome)
-            if pc == self.return_point:
-                return  # interrupts are off: the rest waits
             self.run(pc)

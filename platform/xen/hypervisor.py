@@ -213,9 +213,11 @@ class Xen:
         si.set32(lay.wc_sec_hi, secs >> 32)
         si.set32(lay.wc_version, ((version + 1) | 1) + 1)
 
+    def vcpu_block(self, vcpu):
+        self.vcpus[vcpu.id].deschedule()
+
     def vcpu_wake(self, vcpu):
-        # Xen refreshes the time record whenever a vCPU is scheduled in.
-        self.update_vcpu_system_time(vcpu)
+        self.vcpus[vcpu.id].schedule_in()
 
     # Shutdown -------------------------------------------------------------------------------
     def domain_shutdown(self, reason):

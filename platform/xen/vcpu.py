@@ -42,6 +42,7 @@ class XenVCPU:
         self.singleshot = Timer(self._timer_fired, f"vcpu{self.id}.singleshot")
         self.periodic = Timer(self._periodic_fired, f"vcpu{self.id}.periodic")
         self.period_ns = 0  # PVH vCPUs start with no periodic tick
+        self.periodic_last = 0
         self.poll_timer = Timer(self._poll_timeout, f"vcpu{self.id}.poll")
         self.poll_evtchn = None  # None: not polling; -1: any port; else the one port
         self.kicked = False
@@ -109,6 +110,7 @@ class XenVCPU:
         """Sleep inside a hypercall until kicked, letting virtual time run to each next timer.
         Returns False when nothing can ever kick us (the run is then over: deadlock)."""
         self.trace.event("block", self.id, what=what)
+        self.deschedule()
         while not self.kicked:
             if not self.clock.skip_to_next_deadline():
                 self.xen.machine.finish(Outcome(
@@ -117,8 +119,21 @@ class XenVCPU:
                     "(no event can arrive and no timer is armed)"))  # fmt: skip
                 return False
         self.trace.event("wake", self.id, what=what)
-        self.xen.update_vcpu_system_time(self.cpu)
+        self.schedule_in()
         return True
+
+    # Scheduling (xen/common/sched/core.c) ----------------------------------------------------
+    def deschedule(self):
+        """The vCPU stops running (blocked or halted): Xen stops its periodic timer
+        (sched_context_switch), so a periodic tick never wakes a sleeping vCPU."""
+        self.clock.stop_timer(self.periodic)
+
+    def schedule_in(self):
+        """Running again: refresh the time record and catch up on the periodic timer
+        (vcpu_periodic_timer_work): overdue ticks collapse into one event, now."""
+        self.xen.update_vcpu_system_time(self.cpu)
+        if self.period_ns:
+            self._periodic_work()
 
     # Timers ---------------------------------------------------------------------------------------
     def set_singleshot(self, deadline):
@@ -140,6 +155,7 @@ class XenVCPU:
     def set_periodic(self, period_ns):
         self.period_ns = period_ns
         if period_ns:
+            self.periodic_last = self.clock.now
             deadline = self.clock.now + period_ns
             self.clock.set_timer(self.periodic, deadline)
             self.trace.event("timer_set", self.id, timer="periodic", deadline=deadline,
@@ -150,7 +166,14 @@ class XenVCPU:
             self.clock.stop_timer(self.periodic)
 
     def _periodic_fired(self):
-        self.trace.event("timer_fire", self.id, timer="periodic", periodic=True)
-        self.send_timer_event()
-        if self.period_ns:
-            self.clock.set_timer(self.periodic, self.periodic.deadline + self.period_ns)
+        self._periodic_work()
+
+    def _periodic_work(self):
+        now = self.clock.now
+        deadline = self.periodic_last + self.period_ns
+        if now >= deadline:
+            self.trace.event("timer_fire", self.id, timer="periodic", periodic=True)
+            self.send_timer_event()
+            self.periodic_last = now
+            deadline = now + self.period_ns
+        self.clock.set_timer(self.periodic, deadline)
