@@ -23,6 +23,9 @@
 #                                        values for a tuple of names
 #   bridge(addr, fn)                     executing the trap instruction at addr (x86 `hlt`)
 #                                        calls fn() in Python, then the CPU continues after it
+#   note(what, value)                    an observation for the host's trace (the runtime
+#                                        dispatching a port, say); it costs no virtual time,
+#                                        is not an interrupt window and changes nothing
 #
 # Every call is an interrupt window: the host may deliver a pending interrupt before it
 # runs, exactly as a CPU may take one between two instructions while interrupts are on.
@@ -119,3 +122,6 @@ class MemHAL:
 
     def bridge(self, addr, fn):
         self.bridges[addr] = fn
+
+    def note(self, what, value):
+        pass

@@ -111,7 +111,12 @@ class Upcall:
         if self.deferred:
             self.queue.append(port)
             return
+        self._run_handler(port)
+
+    def _run_handler(self, port):
+        # Notes for the host's trace: when each port's handler ran (latency, lost events).
         fn = self.rt.events.handlers.get(port)
+        self.rt.hal.note("handler", port)
         if fn is not None:
             fn(port)
 
@@ -122,9 +127,8 @@ class Upcall:
         n = 0
         while self.queue:
             port = self.queue.pop(0)
-            fn = handlers.get(port)
-            if fn is not None:
-                fn(port)
+            if port in handlers:
+                self._run_handler(port)
                 n += 1
         return n
 

@@ -117,6 +117,11 @@ class UnicornHAL:
     def bridge(self, addr, fn):
         self.vcpu.bridges[addr + 1] = fn  # emu_start stops just after the bridge's hlt
 
+    def note(self, what, value):
+        trace = self.machine.trace
+        if trace.enabled:
+            trace.event("note", self.vcpu.id, what=what, value=value)
+
     def run(self, pc, regs=(), out="rax"):
         m = self.machine
         if m.outcome is not None:
