@@ -5,8 +5,8 @@
 def main(rt):
     rt.console_write("Hello from a Python guest on micropv!\n")
     major, minor = rt.xen_version
-    rt.console_write("Xen %d.%d%s found at CPUID leaf %#x\n"
-                     % (major, minor, rt.extraversion(), rt.cpuid_base))  # fmt: skip
+    rt.console_write("Xen %d.%d%s found at %s\n"
+                     % (major, minor, rt.extraversion(), rt.xen_found_at))  # fmt: skip
     t1 = rt.clock_monotonic()
     t2 = rt.clock_monotonic()
     rt.console_write("pvclock: %d ns since boot, then %d ns\n" % (t1, t2))

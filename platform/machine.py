@@ -164,10 +164,7 @@ class Machine:
             # cannot (it has no machine), so record it here. finish() keeps the first outcome.
             self.finish(stop.outcome)
             if self.outcome.kind == "budget" and not self.outcome.report:
-                from .emu import report
-
-                vcpu = self.vcpus[0]
-                self.outcome.report = report.x86(vcpu, vcpu.reg("rip"))
+                self.outcome.report = self.vcpus[0].report()
             if stop.outcome.kind != "shutdown":
                 # Where the guest's Python was when the machine stopped under it.
                 tb = guest_traceback(stop, where_only=True)

@@ -47,13 +47,8 @@ class Runtime:
         self.args = ArgStack(lay["scratch"], 0x1000)
         self.hc = Hypercalls(self.arch)
         self.vcpu_id = 0
-        base = hypervisor.find_cpuid_base(self.arch)
-        if base is None:
-            raise RuntimeError("not running on Xen: no XenVMMXenVMM CPUID signature")
-        self.cpuid_base = base
-        self.hypercall_msr = hypervisor.install_hypercall_page(
-            self.arch, base, lay["hypercall_page"]
-        )
+        # x86: CPUID signature search and the hypercall page; riscv64: SBI probe_extension.
+        self.xen_found_at = self.arch.find_xen(self)
         self.xen_version = hypervisor.version(self)
         self.features = hypervisor.features(self, 0)
         self.shared_info = map_shared_info(self, lay["shared_info_gfn"])

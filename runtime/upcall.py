@@ -11,20 +11,14 @@ CALLBACK_LAPIC = "lapic"  # HVMOP_set_evtchn_upcall_vector: per-vCPU, edge, need
 CALLBACK_GSI = "gsi"  # HVM_PARAM_CALLBACK_IRQ type 0: inert on PVH
 CALLBACK_INTX = "intx"  # HVM_PARAM_CALLBACK_IRQ type 1: inert on PVH
 X86_CALLBACKS = (CALLBACK_VECTOR, CALLBACK_LAPIC, CALLBACK_GSI, CALLBACK_INTX)
+UPCALL_VECTOR = 0x20  # x86: what Solo5 and Mini-OS use
 HANDLERS_IRQ = "irq"  # handlers run in the top half, interrupts off (Mini-OS, Solo5)
 HANDLERS_DEFERRED = "deferred"  # the top half queues; a bottom half runs them with IRQs on
-
-UPCALL_VECTOR = 0x20  # what Solo5 and Mini-OS use
-LAPIC_BASE = 0xFEE00000
-_APIC_SVR = 0xF0
-_APIC_EOI = 0xB0
-_APIC_BASE_ENABLE = 1 << 11
-_MSR_APIC_BASE = 0x1B
 
 
 class Upcall:
     def __init__(self, rt, method=CALLBACK_VECTOR, handlers=HANDLERS_IRQ):
-        if method not in X86_CALLBACKS:
+        if method not in rt.arch.callbacks:
             raise ValueError("unknown callback method %r" % method)
         if handlers not in (HANDLERS_IRQ, HANDLERS_DEFERRED):
             raise ValueError("unknown handler policy %r" % handlers)
@@ -36,36 +30,12 @@ class Upcall:
         self.upcalls = 0
         self.spurious = 0
         self.eois = 0
+        self.eoi_in_entry = False
 
     def setup(self):
-        """Register the upcall with Xen. For `lapic` the APIC is enabled first (Linux learned
-        that registering before the APIC is up warns), and Xen asserts the vector at once:
-        expect one spurious upcall."""
-        rt = self.rt
-        arch = rt.arch
-        if self.method == CALLBACK_VECTOR:
-            arch.set_vector(UPCALL_VECTOR, self._entry)
-            self.set_param(H.HVM_PARAM_CALLBACK_IRQ,
-                           (H.HVM_PARAM_CALLBACK_TYPE_VECTOR << 56) | UPCALL_VECTOR)  # fmt: skip
-        elif self.method == CALLBACK_LAPIC:
-            base = arch.rdmsr(_MSR_APIC_BASE)
-            if not base & _APIC_BASE_ENABLE:
-                arch.wrmsr(_MSR_APIC_BASE, base | _APIC_BASE_ENABLE)
-            svr = arch.mmio_read32(LAPIC_BASE + _APIC_SVR)
-            arch.mmio_write32(LAPIC_BASE + _APIC_SVR, svr | 0x100 | 0xFF)
-            # The entry code writes EOI first, as Linux does for the per-vCPU vector: the
-            # LAPIC latches a new edge in IRR meanwhile, so nothing raised during the demux
-            # is lost.
-            arch.set_vector(UPCALL_VECTOR, self._entry, eoi=LAPIC_BASE + _APIC_EOI)
-            self.set_upcall_vector(rt.vcpu_id, UPCALL_VECTOR)
-            # "Trick toolstack to think we are enlightened" (Xen's own guest code): a non-zero
-            # CALLBACK_IRQ; GSI 1 does nothing on PVH, the per-vCPU vector wins.
-            self.set_param(H.HVM_PARAM_CALLBACK_IRQ, 1)
-        elif self.method == CALLBACK_GSI:
-            self.set_param(H.HVM_PARAM_CALLBACK_IRQ, 5)  # GSI 5: stored, never raised on PVH
-        else:
-            self.set_param(H.HVM_PARAM_CALLBACK_IRQ,
-                           (H.HVM_PARAM_CALLBACK_TYPE_PCI_INTX << 56) | (3 << 11) | 1)  # fmt: skip
+        """Register the upcall with Xen and the CPU; how depends on the architecture and the
+        method (runtime/arch/*: setup_upcall)."""
+        self.rt.arch.setup_upcall(self)
 
     # HVM ops ----------------------------------------------------------------------------------
     def _hvm(self, name, op, fields, size):
@@ -95,10 +65,11 @@ class Upcall:
                   H.EVTCHN_UPCALL_VECTOR_SIZE)  # fmt: skip
 
     # Top half ---------------------------------------------------------------------------------
-    def _entry(self, vector):
+    def entry(self, vector):
+        """The top half: the CPU's interrupt entry calls this with interrupts off."""
         self.upcalls += 1
-        if self.method == CALLBACK_LAPIC:
-            self.eois += 1  # written by the entry code (see setup)
+        if self.eoi_in_entry:
+            self.eois += 1  # written by the entry code (see the arch's setup_upcall)
         if not self.handle():
             self.spurious += 1
 

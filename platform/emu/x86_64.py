@@ -96,6 +96,13 @@ class X86VCPU:
         uc.hook_add(UC_HOOK_INSN, self._on_in, None, 1, 0, X.UC_X86_INS_IN)
 
     # Registers ------------------------------------------------------------------------------
+    def pc(self):
+        return self.fast.read(_RIP)
+
+    def report(self, pc=None):
+        """Registers and the code around pc (default: where the vCPU is now)."""
+        return report.x86(self, self.pc() if pc is None else pc)
+
     def reg(self, name):
         return self.fast.read(REGS[name])
 

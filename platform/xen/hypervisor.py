@@ -17,7 +17,11 @@ from .backend import BackendDomain
 from .errors import XenError, efault
 from .event_2l import GuestDomain
 from .shared_info import SharedInfoPage
+from .upcall_x86 import X86UpcallDelivery
 from .vcpu import XenVCPU
+
+# How an upcall reaches a vCPU, per architecture (Xen's arch_evtchn_inject).
+UPCALL_DELIVERY = {"x86_64": X86UpcallDelivery}
 
 UCALL_PORT = 0x1000  # guest->harness messages, as KVM selftests' ucall port
 MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -162,6 +166,9 @@ class Xen:
         return 0
 
     # Event delivery -------------------------------------------------------------------------
+    def upcall_delivery(self, xv):
+        return UPCALL_DELIVERY[self.board.arch](xv)
+
     def set_callback_via(self, value):
         """HVM_PARAM_CALLBACK_IRQ (hvm_set_callback_via). Only the vector type does anything on
         PVH: for GSI, PCI INTx or 0 a domain without vIOAPIC/vPIC returns before tearing down

@@ -1,32 +1,11 @@
 # Xen's per-vCPU state: where its vcpu_info lives, its upcall vector, its timers, and whether it
 # is blocked or polling. Ref: xen/include/xen/sched.h (struct vcpu), xen/common/sched/core.c.
-from micropv.runtime.abi import hvm as H
 from micropv.runtime.abi import xen as X
 
 from ..clock import Timer
 from ..emu.stop import EXIT_DEADLOCK, Outcome
 
 MILLISECS = 1_000_000
-
-
-class CallbackVectorSource:
-    """HVM_PARAM_CALLBACK_IRQ type vector as the vCPU's interrupt source: level-like. Xen's
-    hvm_vcpu_has_pending_irq() injects the vector on every VM entry while upcall_pending is
-    1 -- no LAPIC, no EOI -- so the guest must clear upcall_pending or it fires again."""
-
-    def __init__(self, xv):
-        self.xv = xv
-        self.xen = xv.xen
-
-    def pending(self):
-        xen = self.xen
-        if xen.callback_type != H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
-            return None
-        buf, base = self.xv._vi
-        return xen.callback_vector if buf[base] & 1 else None
-
-    def acknowledge(self, vector):
-        self.xv.upcalls += 1
 
 
 class XenVCPU:
@@ -47,15 +26,8 @@ class XenVCPU:
         self.poll_evtchn = None  # None: not polling; -1: any port; else the one port
         self.kicked = False
         self.refresh_vcpu_info()
-        cpu.irq_sources.insert(0, CallbackVectorSource(self))
-        cpu.lapic.on_enable = self._lapic_enabled
-
-    def _lapic_enabled(self):
-        """The guest software-enabled its vLAPIC: raise an upcall that is already pending
-        (xen/arch/x86/hvm/vlapic.c, SVR write)."""
-        buf, base = self._vi
-        if self.upcall_vector and buf[base] & 1:
-            self.cpu.lapic.set_irq(self.upcall_vector)
+        # How an asserted upcall reaches this vCPU is the architecture's business.
+        self.delivery = xen.upcall_delivery(self)
 
     def vcpu_info(self):
         """(buffer, offset) of this vCPU's vcpu_info: its slot in shared_info, or wherever
@@ -81,16 +53,8 @@ class XenVCPU:
         self.assert_evtchn_irq()
 
     def assert_evtchn_irq(self):
-        """hvm_assert_evtchn_irq (xen/arch/x86/hvm/irq.c), in Xen's order of precedence."""
-        if self.upcall_vector:
-            # Edge, through IRR; needs EOI. Only into an enabled vLAPIC: enabling it later
-            # re-asserts (see _lapic_enabled), as Xen does since its 2022-11 vlapic fix.
-            if self.cpu.lapic.enabled:
-                self.cpu.lapic.set_irq(self.upcall_vector)
-            self.kick()
-        elif self.xen.callback_type == H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
-            self.kick()  # injected at VM entry while upcall_pending stays 1
-        # GSI / PCI INTx: a PVH domain has no vIOAPIC or vPIC, so nothing happens.
+        """hvm_assert_evtchn_irq / arch_evtchn_inject: make the upcall pending on the CPU."""
+        self.delivery.assert_evtchn_irq()
 
     def _poll_timeout(self):
         self.trace.event("poll_timeout", self.id)

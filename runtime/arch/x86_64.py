@@ -10,6 +10,15 @@ GDT_USER_DS = const(0x23)  # 0x20 | RPL 3
 GDT_TSS = const(0x28)
 RFLAGS_IF = const(0x200)
 UCALL_PORT = const(0x1000)
+UPCALL_VECTOR = const(0x20)  # what Solo5 and Mini-OS use
+LAPIC_BASE = const(0xFEE00000)
+APIC_SVR = const(0xF0)
+APIC_EOI = const(0xB0)
+APIC_BASE_ENABLE = const(1 << 11)
+MSR_APIC_BASE = const(0x1B)
+HVM_PARAM_CALLBACK_IRQ = const(0)
+CALLBACK_TYPE_PCI_INTX = const(1)
+CALLBACK_TYPE_VECTOR = const(2)
 
 # GDT: null, kernel code (64-bit), kernel data, user code (64-bit), user data, TSS (16 bytes).
 _GDT = (0, 0x00209A0000000000, 0x0000920000000000, 0x0020FA0000000000, 0x0000F20000000000)
@@ -199,6 +208,21 @@ class Arch:
     def ucall(self, addr):
         self.stub("ucall", (addr,))
 
+    # Finding Xen ----------------------------------------------------------------------------
+    def find_xen(self, rt):
+        """CPUID search for Xen's signature, then the hypercall page. Sets rt.cpuid_base and
+        rt.hypercall_msr; returns where Xen was found, for people to read."""
+        from .. import hypervisor
+
+        base = hypervisor.find_cpuid_base(self)
+        if base is None:
+            raise RuntimeError("not running on Xen: no XenVMMXenVMM CPUID signature")
+        rt.cpuid_base = base
+        rt.hypercall_msr = hypervisor.install_hypercall_page(
+            self, base, self.hal.layout["hypercall_page"]
+        )
+        return "CPUID leaf %#x" % base
+
     # Hypercalls -----------------------------------------------------------------------------
     def hypercall(self, nr, args):
         """Through the hypercall page once installed (call page + nr*32), else a bare vmcall,
@@ -210,6 +234,38 @@ class Arch:
         for i in range(len(args)):
             regs.append((_ARG_REGS[i], args[i]))
         return self.hal.run(self.trampoline, regs, "rax")
+
+    # The event-channel upcall ---------------------------------------------------------------
+    callbacks = ("vector", "lapic", "gsi", "intx")
+
+    def setup_upcall(self, upcall):
+        """Register the upcall for upcall.method. For `lapic` the APIC is enabled first (Linux
+        learned that registering before the APIC is up warns), and Xen asserts the vector at
+        once: expect one spurious upcall."""
+        method = upcall.method
+        if method == "vector":
+            self.set_vector(UPCALL_VECTOR, upcall.entry)
+            upcall.set_param(HVM_PARAM_CALLBACK_IRQ, (CALLBACK_TYPE_VECTOR << 56) | UPCALL_VECTOR)
+        elif method == "lapic":
+            base = self.rdmsr(MSR_APIC_BASE)
+            if not base & APIC_BASE_ENABLE:
+                self.wrmsr(MSR_APIC_BASE, base | APIC_BASE_ENABLE)
+            svr = self.mmio_read32(LAPIC_BASE + APIC_SVR)
+            self.mmio_write32(LAPIC_BASE + APIC_SVR, svr | 0x100 | 0xFF)
+            # The entry code writes EOI first, as Linux does for the per-vCPU vector: the
+            # LAPIC latches a new edge in IRR meanwhile, so nothing raised during the demux
+            # is lost.
+            self.set_vector(UPCALL_VECTOR, upcall.entry, eoi=LAPIC_BASE + APIC_EOI)
+            upcall.set_upcall_vector(upcall.rt.vcpu_id, UPCALL_VECTOR)
+            # "Trick toolstack to think we are enlightened" (Xen's own guest code): a non-zero
+            # CALLBACK_IRQ; GSI 1 does nothing on PVH, the per-vCPU vector wins.
+            upcall.set_param(HVM_PARAM_CALLBACK_IRQ, 1)
+        elif method == "gsi":
+            upcall.set_param(HVM_PARAM_CALLBACK_IRQ, 5)  # GSI 5: stored, never raised on PVH
+        else:  # intx: bus 0, device 3, INTB
+            upcall.set_param(HVM_PARAM_CALLBACK_IRQ,
+                             (CALLBACK_TYPE_PCI_INTX << 56) | (3 << 11) | 1)  # fmt: skip
+        upcall.eoi_in_entry = method == "lapic"
 
     # Interrupt vectors ----------------------------------------------------------------------
     def set_vector(self, vector, fn, ist=0, eoi=None):
