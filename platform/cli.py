@@ -29,7 +29,7 @@ def _cmd_run(args):
         machine, result = run_guest(
             args.guest, board=args.board, options=options, args=parse_args(args.arg),
             seed=args.seed, budget_ns=args.max_virtual_ns, trace=bool(args.trace),
-            console=live)  # fmt: skip
+            console=live, stall_s=args.stall_s)  # fmt: skip
     except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
         print(f"micropv: {e}", file=sys.stderr)
         return 2
@@ -70,6 +70,9 @@ def build_parser():
     r.add_argument("--clear", choices=("first", "after"),
                    help="clear a port's pending bit before (first) or after its handler")
     r.add_argument("--seed", type=int, default=0, help="seed for the guest and its backend")
+    r.add_argument("--stall-s", type=float, default=30.0, metavar="S",
+                   help="end the run (status 5) if the guest's Python makes no machine call "
+                        "for S wall seconds (default 30; 0 disables)")  # fmt: skip
     r.add_argument("--arg", action="append", metavar="KEY=VALUE",
                    help="a value for the guest (rt.config) and its backend; repeatable")
     r.add_argument("--trace", metavar="OUT.json",

@@ -23,7 +23,8 @@ def parse_args(pairs):
 
 
 def run_guest(guest, board="pvh-x86_64", options=None, args=None, seed=0,
-              budget_ns=None, trace=False, console=None, config=None, setup=None):  # fmt: skip
+              budget_ns=None, trace=False, console=None, config=None, setup=None,
+              stall_s=None):  # fmt: skip
     """guest: a path, a module-like object with main (and optionally OPTIONS, backend), or
     main itself. config: more rt.config entries; setup(machine): host-side set-up after the
     guest's backend, returning more rt.config entries or None. Returns (machine, result)."""
@@ -50,4 +51,4 @@ def run_guest(guest, board="pvh-x86_64", options=None, args=None, seed=0,
     cfg.update(config or {})
     if setup is not None:
         cfg.update(setup(machine) or {})
-    return machine, machine.run_python(module.main, opts, cfg)
+    return machine, machine.run_python(module.main, opts, cfg, stall_s=stall_s)

@@ -11,7 +11,7 @@ from micropv.runtime.abi import sched as S
 
 from .clock import VirtualClock
 from .emu.hal import UnicornHAL
-from .emu.stop import EXIT_GUEST_ERROR, HostBug, Outcome, Stop
+from .emu.stop import EXIT_BUDGET, EXIT_GUEST_ERROR, HostBug, Outcome, Stop
 from .emu.x86_64 import X86VCPU
 from .trace import Trace
 from .xen.hypervisor import SHUTDOWN_NAMES, Xen
@@ -152,11 +152,31 @@ class Machine:
         """Domain 0 as the host drives it: bind channels with the guest, send, observe."""
         return self.hypervisor.backend
 
-    def run_python(self, main, options=None, config=None):
+    def run_python(self, main, options=None, config=None, stall_s=None):
         """Boot the runtime and run main(rt) until the domain shuts down or the run ends.
         options choose guest policies (callback, unmask, handlers, clear); config is what
-        the guest finds in rt.config."""
+        the guest finds in rt.config. stall_s: end the run if the guest makes no machine
+        call for that many wall seconds (a pure-Python loop the virtual budget cannot see)."""
         hal = self.hal()
+        if stall_s:
+            from .watchdog import Watchdog
+
+            with Watchdog(self, hal, stall_s) as dog:
+                try:
+                    self._run_python(hal, main, options, config)
+                except KeyboardInterrupt as exc:
+                    if not dog.fired:
+                        raise
+                    self.finish(Outcome("stall", EXIT_BUDGET,
+                                        f"guest made no machine call for {stall_s} s of wall "
+                                        "time (a Python loop that never touches the machine?)",
+                                        guest_traceback(exc, where_only=True)))  # fmt: skip
+        else:
+            self._run_python(hal, main, options, config)
+        return Result(self.outcome.status, self.outcome, self.console_text(), self.messages,
+                      self.clock.now, self.trace)  # fmt: skip
+
+    def _run_python(self, hal, main, options, config):
         try:
             boot.run(hal, main, options, config)
         except Stop as stop:
@@ -178,8 +198,6 @@ class Machine:
         if self.outcome is None:
             self.finish(Outcome("guest-error", EXIT_GUEST_ERROR, "guest returned without "
                                 "shutting down"))  # fmt: skip
-        return Result(self.outcome.status, self.outcome, self.console_text(), self.messages,
-                      self.clock.now, self.trace)  # fmt: skip
 
 
 def guest_traceback(exc, where_only=False):

@@ -82,3 +82,12 @@ def test_bench_writes_json_rows(tmp_path):
         assert set(row) == {"metric", "board", "callback", "value", "unit"}
         assert row["value"] > 0
         assert row["metric"] in r.stdout
+
+
+def test_a_guest_stuck_in_pure_python_is_stopped_by_the_watchdog(tmp_path):
+    # No machine call means no virtual time passes, so only the progress watchdog can end it.
+    guest = tmp_path / "spin.py"
+    guest.write_text("def main(rt):\n    while True:\n        pass\n")
+    r = micropv("run", str(guest), "--stall-s", "0.5")
+    assert r.returncode == 5
+    assert "no machine call" in r.stderr and "spin.py\", line 2" in r.stderr

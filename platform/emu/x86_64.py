@@ -317,7 +317,7 @@ class X86VCPU:
             exc = uc._hook_exception
             if exc is not None:
                 uc._hook_exception = None
-                if isinstance(exc, Stop):
+                if isinstance(exc, (Stop, KeyboardInterrupt)):
                     raise exc
                 raise HostBug(f"host exception in a Unicorn hook: {exc!r}") from exc
             if machine.outcome is not None:
