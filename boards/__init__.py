@@ -24,10 +24,15 @@ class Board:
     cpuid_base: int = 0x40000000
     hypercall_msr: int = 0x40000000
     lapic_base: int = 0xFEE00000
+    # The counter pvclock scales (x86 TSC, RISC-V `time`) and vcpu_time_info's scale for it:
+    # ns = ((ticks << shift) * mul) >> 32, exact for both boards' frequencies.
+    counter_hz: int = 2_000_000_000
+    pvclock_mul: int = 0x80000000
+    pvclock_shift: int = 0
     extra: dict = field(default_factory=dict)
 
 
-_BOARDS = {"pvh-x86_64": "pvh_x86_64"}
+_BOARDS = {"pvh-x86_64": "pvh_x86_64", "sbi-riscv64": "sbi_riscv64"}
 
 
 def names():

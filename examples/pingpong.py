@@ -41,4 +41,6 @@ def main(rt):
                 rt.console_write("round %d: the reply never arrived\n" % (i + 1))
             break
     rt.console_write("round trips: %d\n" % replies[0])
-    return 0 if replies[0] == n else 1
+    # An event channel carries no count: the backend may notify more often than it echoes
+    # (`micropv explore` injects such sends), and extra notifications are not failures.
+    return 0 if replies[0] >= n else 1

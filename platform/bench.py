@@ -164,6 +164,56 @@ def floor_upcall_us(n):
     return (time.perf_counter() - t0) / n * 1e6
 
 
+# 32-bit code, run with paging off both ways: a loop of ALU work, one store and one load per
+# iteration over a 1 MiB buffer; ecx = iterations.
+_LOOP = (b"\x31\xc0\x31\xd2\xbf\x00\x00\x20\x00"  # xor eax,eax; xor edx,edx; mov edi,0x200000
+         b"\x01\xc8\xc1\xc0\x05\x89\x07\x03\x57\x04"  # 1: add eax,ecx; rol eax,5; mov [edi],eax; add edx,[edi+4]
+         b"\x83\xc7\x08\x81\xe7\xff\xff\x2f\x00\x81\xcf\x00\x00\x20\x00"  # edi = next in buffer
+         b"\x49\x75\xe4")  # dec ecx; jnz 1b  # fmt: skip
+
+
+def native_vs_raw(n):
+    """The same compute loop (no events) as a native PVH kernel under micropv and on a bare
+    Unicorn instance: raw time / micropv time, each the best of REPEATS runs of the
+    emulation alone (machine construction and loading excluded on both sides)."""
+    import struct
+
+    from unicorn import UC_ARCH_X86, UC_MODE_32, Uc
+
+    from . import native
+    from .loader import Image, Segment
+
+    base = 0x100000
+    reason = base + 0x800  # sched_shutdown.reason = SHUTDOWN_poweroff (0)
+    head = b"\xb9" + struct.pack("<I", n)  # mov ecx, n
+    # sched_op(SCHEDOP_shutdown, &reason) from 32-bit code: eax, ebx, ecx; vmcall
+    tail = (b"\xb8\x1d\x00\x00\x00\xbb\x02\x00\x00\x00\xb9" + struct.pack("<I", reason)
+            + b"\x0f\x01\xc1\xf4")  # fmt: skip
+    kernel = head + _LOOP + tail
+    segment = Segment(base, kernel.ljust(0x1000, b"\0"), 0x1000, True)
+    image = Image("<native_vs_raw>", base, [segment], 64, "EM_X86_64", "built-in")
+    best_native = best_raw = None
+    for _ in range(REPEATS):
+        machine = Machine(boards.get(BOARD), native=True)
+        pc = native.boot(machine, image)
+        t0 = time.perf_counter()
+        result = native.run(machine, pc)
+        elapsed = time.perf_counter() - t0
+        if result.status != 0:
+            raise RuntimeError(f"native_vs_raw kernel failed: {result.outcome.message}")
+        best_native = elapsed if best_native is None else min(best_native, elapsed)
+
+        uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        uc.mem_map(0, 0x400000)
+        code = head + _LOOP + b"\xf4"  # the same loop, then hlt
+        uc.mem_write(base, code)
+        t0 = time.perf_counter()
+        uc.emu_start(base, 0)
+        elapsed = time.perf_counter() - t0
+        best_raw = elapsed if best_raw is None else min(best_raw, elapsed)
+    return best_raw / best_native
+
+
 def _run(main):
     result = Machine(boards.get(BOARD), budget_ns=None).run_python(main)
     if result.status != 0:
@@ -181,6 +231,7 @@ def run(quick=False):
         _row("virtual_s_per_wall_s", timer_1khz(5000 // scale), "s/s", "vector"),
         _row("floor_hook_roundtrip_us", floor_hook_roundtrip_us(200000 // scale), "us"),
         _row("floor_upcall_us", floor_upcall_us(100000 // scale), "us"),
+        _row("native_vs_raw", native_vs_raw(2_000_000 // scale), "x"),
     ]
 
 

@@ -18,6 +18,7 @@ def _cmd_boards(args):
 
 def _cmd_run(args):
     from .launch import parse_args, run_guest
+    from .loader import is_elf
 
     def live(text):
         sys.stdout.write(text)
@@ -26,10 +27,15 @@ def _cmd_run(args):
     options = {"callback": args.callback, "unmask": args.unmask, "handlers": args.handlers,
                "clear": args.clear}  # fmt: skip
     try:
-        machine, result = run_guest(
-            args.guest, board=args.board, options=options, args=parse_args(args.arg),
-            seed=args.seed, budget_ns=args.max_virtual_ns, trace=bool(args.trace),
-            console=live, stall_s=args.stall_s)  # fmt: skip
+        if is_elf(args.guest) or not args.guest.endswith(".py"):  # a kernel: native.py
+            from .native import run_from_cli
+
+            machine, result = run_from_cli(args, live)
+        else:
+            machine, result = run_guest(
+                args.guest, board=args.board, options=options, args=parse_args(args.arg),
+                seed=args.seed, budget_ns=args.max_virtual_ns, trace=bool(args.trace),
+                console=live, stall_s=args.stall_s)  # fmt: skip
     except (ValueError, FileNotFoundError, SyntaxError, ImportError) as e:
         print(f"micropv: {e}", file=sys.stderr)
         return 2
@@ -52,17 +58,25 @@ def _cmd_bench(args):
     return bench.main(args)
 
 
+def _cmd_compare(args):
+    from .compare import command
+
+    return command.main(args)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="micropv", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="run a Python guest (a file defining main(rt))")
+    r = sub.add_parser("run", help="run a Python guest (a file defining main(rt)) or a PVH "
+                       "kernel (an ELF file)")  # fmt: skip
     r.add_argument("guest")
     r.add_argument("--board", default="pvh-x86_64", help="board name (see `micropv boards`)")
     r.add_argument("--max-virtual-ns", type=int, default=60 * 10**9, metavar="N",
                    help="end the run with exit status 5 once virtual time passes N ns "
                         "(default 60 s)")  # fmt: skip
-    r.add_argument("--callback", choices=("vector", "lapic", "gsi", "intx"),
-                   help="upcall method (default: the guest's OPTIONS, else vector)")
+    r.add_argument("--callback", choices=("vector", "lapic", "gsi", "intx", "seip", "ssip"),
+                   help="upcall method (default: the guest's OPTIONS, else the board's: "
+                        "vector on pvh-x86_64, seip on sbi-riscv64)")
     r.add_argument("--unmask", choices=("hypercall-if-pending", "always-hypercall",
                                         "software-resend"), help="unmask algorithm")
     r.add_argument("--handlers", choices=("irq", "deferred"),
@@ -75,6 +89,8 @@ def build_parser():
                         "for S wall seconds (default 30; 0 disables)")  # fmt: skip
     r.add_argument("--arg", action="append", metavar="KEY=VALUE",
                    help="a value for the guest (rt.config) and its backend; repeatable")
+    r.add_argument("--cmdline", default="", metavar="TEXT",
+                   help="a PVH kernel's command line (hvm_start_info.cmdline_paddr)")
     r.add_argument("--trace", metavar="OUT.json",
                    help="write a Chrome trace-event file (opens in Perfetto)")
     r.set_defaults(fn=_cmd_run)
@@ -84,6 +100,11 @@ def build_parser():
     bn.add_argument("--json", metavar="F", help="also write the rows as JSON to F")
     bn.add_argument("--quick", action="store_true", help="fewer iterations (for tests)")
     bn.set_defaults(fn=_cmd_bench)
+    # The compare command's options live with it (compare/command.py); importing that module
+    # imports nothing heavy (rich and matplotlib only load when used).
+    from .compare.command import add_parser
+
+    add_parser(sub).set_defaults(fn=_cmd_compare)
     return p
 
 

@@ -11,13 +11,14 @@ from micropv.runtime.abi import sched as S
 
 from .clock import VirtualClock
 from .emu.hal import UnicornHAL
+from .emu.riscv64 import RiscvVCPU
 from .emu.stop import EXIT_BUDGET, EXIT_GUEST_ERROR, HostBug, Outcome, Stop
 from .emu.x86_64 import X86VCPU
 from .trace import Trace
 from .xen.hypervisor import SHUTDOWN_NAMES, Xen
 
 DEFAULT_WALLCLOCK_EPOCH_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
-_VCPU_CLASSES = {"x86_64": X86VCPU}
+_VCPU_CLASSES = {"x86_64": X86VCPU, "riscv64": RiscvVCPU}
 _HOST_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -50,7 +51,8 @@ class Result:
 
 class Machine:
     def __init__(self, board, budget_ns=None, trace=False, console=None,
-                 wallclock_epoch_ns=DEFAULT_WALLCLOCK_EPOCH_NS):  # fmt: skip
+                 wallclock_epoch_ns=DEFAULT_WALLCLOCK_EPOCH_NS, native=False):  # fmt: skip
+        """native: vCPUs for an ELF kernel (platform/native.py), not for Python guests."""
         if board.arch not in _VCPU_CLASSES:
             raise ValueError(f"board {board.name}: no vCPU model for arch {board.arch}")
         self.board = board
@@ -69,7 +71,14 @@ class Machine:
         self._console = bytearray()
         self._console_sent = 0
         self._exit_status = None
-        self.vcpus = [_VCPU_CLASSES[board.arch](self, i) for i in range(board.vcpus)]
+        self.native = native
+        if native:
+            from .emu.x86_native import NativeX86VCPU
+
+            vcpu_class = NativeX86VCPU
+        else:
+            vcpu_class = _VCPU_CLASSES[board.arch]
+        self.vcpus = [vcpu_class(self, i) for i in range(board.vcpus)]
         self.hypervisor = Xen(self, board)
 
     # Memory frames ---------------------------------------------------------------------------

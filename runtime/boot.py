@@ -27,6 +27,10 @@ def _arch_for(hal):
         from .arch.x86_64 import Arch
 
         return Arch(hal)
+    if hal.arch == "riscv64":
+        from .arch.riscv64 import Arch
+
+        return Arch(hal)
     raise ValueError("no runtime arch layer for %r" % hal.arch)
 
 
@@ -43,6 +47,8 @@ class Runtime:
         self.config = dict(config or {})
         lay = hal.layout
         self.arch = _arch_for(hal)
+        if not (options and options.get("callback")):
+            self.options["callback"] = self.arch.callbacks[0]  # the arch's default method
         self.layout = SI.ARCH_LAYOUTS[hal.arch]
         self.args = ArgStack(lay["scratch"], 0x1000)
         self.hc = Hypercalls(self.arch)
@@ -104,7 +110,7 @@ class Runtime:
 
     def clock_monotonic(self):
         """Nanoseconds since boot (pvclock)."""
-        return pvclock.system_time(self.hal, self.shared_info.time(self.vcpu_id), self.arch.rdtsc)
+        return pvclock.system_time(self.hal, self.shared_info.time(self.vcpu_id), self.arch.counter)
 
     def clock_wall(self):
         """Nanoseconds since the Unix epoch: Xen's wallclock base plus system time."""

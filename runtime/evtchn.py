@@ -122,6 +122,7 @@ class EventChannels:
         """Unmask with the chosen algorithm. Xen's EVTCHNOP_unmask notifies only when the mask
         bit is still set, so the hypercall paths keep (or re-set) it before calling."""
         hal, si = self.hal, self.si
+        hal.note("unmask", port)  # for the host's trace: hypercalls per unmask
         w, b = port >> 6, port & 63
         policy = self.unmask_policy
         if policy == UNMASK_ALWAYS_HYPERCALL:

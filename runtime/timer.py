@@ -12,6 +12,8 @@ def block_until(rt, deadline, ready):
     arch = rt.arch
     hc = rt.hc
     armed = False
+    # For the host (the race explorer's deadline check): a wait is open until `deadline`.
+    rt.hal.note("wait", deadline)
     while True:
         rt.upcall.run_deferred()  # a bottom half runs with interrupts on
         arch.cli()
@@ -27,6 +29,7 @@ def block_until(rt, deadline, ready):
         arch.safe_halt()
     if armed and result:
         hc.set_timer_op(0)  # early wake: cancel
+    rt.hal.note("woke", 1 if result else 0)
     arch.sti()
     return result
 
@@ -34,10 +37,12 @@ def block_until(rt, deadline, ready):
 def block_domain(rt, until):
     """Mini-OS's block_domain (interrupts must be off): arm, `sti; hlt`, cli, cancel."""
     if rt.clock_monotonic() < until:
+        rt.hal.note("wait", until)
         rt.hc.set_timer_op(until)
         rt.arch.safe_halt()
         rt.arch.cli()
         rt.hc.set_timer_op(0)
+        rt.hal.note("woke", 1)
 
 
 def poll(rt, ports, timeout=0):

@@ -78,6 +78,9 @@ class Upcall:
         return self.rt.events.demux(self._dispatch)
 
     def _dispatch(self, port):
+        # For the host's trace: the top half picked this port (an upcall without any is
+        # spurious, even when the handler itself is deferred to the bottom half).
+        self.rt.hal.note("dispatch", port)
         self.ready.append(port)
         if self.deferred:
             self.queue.append(port)

@@ -21,10 +21,13 @@ class UnicornHAL:
         self.ram = machine.ram
         self._buf = machine.ram.buf
         self._clock = machine.clock
-        self.boundary_hook = None  # fn(hal, op) called at every HAL boundary (race explorer)
+        # fn(hal, op, addr, size, rw) at every HAL boundary, before any delivery there (the race
+        # explorer): rw is "r", "w" or "rw" for the access about to be made, "" for run (addr
+        # is then the pc, size 0).
+        self.boundary_hook = None
         self.boundaries = 0
 
-    def _window(self, addr, size, op):
+    def _window(self, addr, size, op, rw="r"):
         """Entry to every memory call: account time, maybe deliver, validate the access."""
         m = self.machine
         if m.outcome is not None:
@@ -35,7 +38,7 @@ class UnicornHAL:
         if clock.now >= clock.due:
             clock.settle()
         if self.boundary_hook is not None:
-            self.boundary_hook(self, op)
+            self.boundary_hook(self, op, addr, size, rw)
         self.vcpu.boundary()
         ram = self.ram
         if addr < 0 or addr + size > ram.size or ram.holes:
@@ -62,19 +65,19 @@ class UnicornHAL:
         return _U64.unpack_from(self._buf, addr)[0]
 
     def w8(self, addr, v):
-        self._window(addr, 1, "w8")
+        self._window(addr, 1, "w8", "w")
         self._buf[addr] = v & 0xFF
 
     def w16(self, addr, v):
-        self._window(addr, 2, "w16")
+        self._window(addr, 2, "w16", "w")
         _U16.pack_into(self._buf, addr, v & 0xFFFF)
 
     def w32(self, addr, v):
-        self._window(addr, 4, "w32")
+        self._window(addr, 4, "w32", "w")
         _U32.pack_into(self._buf, addr, v & 0xFFFFFFFF)
 
     def w64(self, addr, v):
-        self._window(addr, 8, "w64")
+        self._window(addr, 8, "w64", "w")
         _U64.pack_into(self._buf, addr, v & 0xFFFFFFFFFFFFFFFF)
 
     def read(self, addr, n):
@@ -82,31 +85,31 @@ class UnicornHAL:
         return self.ram.read(addr, n)
 
     def write(self, addr, data):
-        self._window(addr, len(data), "write")
+        self._window(addr, len(data), "write", "w")
         self.ram.write(addr, data)
 
     # Atomics: one HAL call is one step of the vCPU, so nothing can run in between.
     def xchg64(self, addr, v):
-        self._window(addr, 8, "xchg64")
+        self._window(addr, 8, "xchg64", "rw")
         old = _U64.unpack_from(self._buf, addr)[0]
         _U64.pack_into(self._buf, addr, v & 0xFFFFFFFFFFFFFFFF)
         return old
 
     def test_and_set_bit(self, addr, bit):
-        self._window(addr, 8, "test_and_set_bit")
+        self._window(addr, 8, "test_and_set_bit", "rw")
         w = _U64.unpack_from(self._buf, addr)[0]
         _U64.pack_into(self._buf, addr, w | (1 << bit))
         return (w >> bit) & 1
 
     def test_and_clear_bit(self, addr, bit):
-        self._window(addr, 8, "test_and_clear_bit")
+        self._window(addr, 8, "test_and_clear_bit", "rw")
         w = _U64.unpack_from(self._buf, addr)[0]
         _U64.pack_into(self._buf, addr, w & ~(1 << bit))
         return (w >> bit) & 1
 
     # Code -----------------------------------------------------------------------------------
     def load_code(self, addr, code):
-        self._window(addr, len(code), "load_code")
+        self._window(addr, len(code), "load_code", "w")
         self.ram.write(addr, code)
         for v in self.machine.vcpus:
             v.sync_code(addr, len(code))
@@ -115,7 +118,8 @@ class UnicornHAL:
         self.vcpu.set_return_point(addr)
 
     def bridge(self, addr, fn):
-        self.vcpu.bridges[addr + 1] = fn  # emu_start stops just after the bridge's hlt
+        # emu_start stops just after the bridge's trap instruction (x86 hlt: 1 byte, wfi: 4)
+        self.vcpu.bridges[addr + self.vcpu.bridge_stop_offset] = fn
 
     def note(self, what, value):
         trace = self.machine.trace
@@ -128,7 +132,7 @@ class UnicornHAL:
             raise Stop(m.outcome)
         self.boundaries += 1
         if self.boundary_hook is not None:
-            self.boundary_hook(self, "run")
+            self.boundary_hook(self, "run", pc, 0, "")
         vcpu = self.vcpu
         vcpu.boundary()
         for name, value in regs:

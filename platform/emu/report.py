@@ -18,16 +18,17 @@ def uc_error(err):
     return str(UcError(err))
 
 
-def disassemble(ram, arch, addr, before=12, after=16, mark=None):
-    """Lines of disassembly around addr; the line at `mark` (default addr) gets an arrow."""
-    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+def disassemble(ram, arch, addr, before=12, after=16, mark=None, mode=64):
+    """Lines of disassembly around addr; the line at `mark` (default addr) gets an arrow.
+    mode: 64 or 32, the x86 code size to decode with."""
+    from capstone import CS_ARCH_X86, CS_MODE_32, CS_MODE_64, Cs
 
     mark = addr if mark is None else mark
     start = max(0, addr - before)
     end = min(ram.size, addr + after)
     if start >= end:
         return ["  (no memory at that address)"]
-    md = Cs(CS_ARCH_X86, CS_MODE_64)
+    md = Cs(CS_ARCH_X86, CS_MODE_32 if mode == 32 else CS_MODE_64)
     md.skipdata = True
     # Decode from several starting points and keep the one that lands on addr exactly.
     best = None
@@ -54,8 +55,8 @@ def disassemble(ram, arch, addr, before=12, after=16, mark=None):
     return lines
 
 
-def x86(vcpu, rip):
-    """A register dump and the code around rip, read from the vCPU as it is now."""
+def x86(vcpu, rip, code=True):
+    """A register dump and (with code) the code around rip, read from the vCPU as it is now."""
     uc = vcpu.uc
     lines = [f"vCPU{vcpu.id} registers at {vcpu.clock.now} ns virtual:"]
     vals = []
@@ -68,6 +69,7 @@ def x86(vcpu, rip):
         lines.append("  " + " ".join(vals[i : i + 4]))
     flags = uc.reg_read(X.UC_X86_REG_RFLAGS)
     lines.append(f"  RFLAGS.IF={(flags >> 9) & 1}  CPL={uc.reg_read(X.UC_X86_REG_CS) & 3}")
-    lines.append("code:")
-    lines.extend(disassemble(vcpu.ram, "x86_64", rip))
+    if code:
+        lines.append("code:")
+        lines.extend(disassemble(vcpu.ram, "x86_64", rip))
     return "\n".join(lines)

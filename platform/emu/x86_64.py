@@ -61,6 +61,8 @@ EXCEPTION_NAMES = {
 
 class X86VCPU:
     arch = "x86_64"
+    bridge_stop_offset = 1  # emu_start stops just after a bridge's 1-byte hlt
+    native = False  # True for emu/x86_native.NativeX86VCPU (ELF kernels)
 
     def __init__(self, machine, vcpu_id=0):
         self.machine = machine
@@ -156,9 +158,13 @@ class X86VCPU:
 
     # The local APIC page --------------------------------------------------------------------
     def _lapic_read(self, uc, offset, size, _):
+        if self.trace.enabled:  # an MMIO exit on hardware: `micropv compare` counts them
+            self.trace.event("mmio", self.id, offset=offset, write=False)
         return self.lapic.mmio_read(offset, size)
 
     def _lapic_write(self, uc, offset, size, value, _):
+        if self.trace.enabled:
+            self.trace.event("mmio", self.id, offset=offset, write=True)
         self.lapic.mmio_write(offset, size, value)
 
     def _on_eoi(self, vector):
@@ -170,9 +176,9 @@ class X86VCPU:
     def _on_invalid(self, uc, _):
         f = self.fast
         rip = f.read(_RIP)
-        insn = self.ram.read(rip, 3) if self.ram.valid(rip, 3) else b""
+        insn = self.read_code(rip, 3)
         if insn != VMCALL and insn != VMMCALL:
-            self.fault(6, rip, "#UD invalid opcode")
+            self.exception(6, rip, "#UD invalid opcode")
             return True
         nr = f.read(_RAX)
         self.clock.advance(COST_HYPERCALL_NS)
@@ -219,11 +225,20 @@ class X86VCPU:
     def _on_in(self, uc, port, size, _):
         return self.machine.hypervisor.io_in(self, port, size)
 
+    def read_code(self, rip, n):
+        """n bytes of code at rip ("" if not in RAM). Python guests run with paging off."""
+        return self.ram.read(rip, n) if self.ram.valid(rip, n) else b""
+
+    def exception(self, vector, rip, what, errcode=None, software=False):
+        """A CPU exception raised by guest code. Python guests have no handler for them: the
+        vCPU dies with a report (native guests take them through their IDT)."""
+        self.fault(vector, rip, what)
+
     def fault(self, vector, rip, what):
         """The vCPU is dead: record a readable report and stop emulation."""
         if self.machine.outcome is None:
             msg = f"vCPU{self.id} {what} at rip={rip:#x}"
-            self.machine.finish(Outcome("fault", EXIT_VCPU_FAULT, msg, report.x86(self, rip)))
+            self.machine.finish(Outcome("fault", EXIT_VCPU_FAULT, msg, self.report(rip)))
         self.fast.stop()
 
     # Interrupt delivery ---------------------------------------------------------------------
@@ -377,7 +392,7 @@ class X86VCPU:
                             EXIT_DEADLOCK,
                             f"vCPU{self.id} halted at {pc - 1:#x} with nothing that could "
                             "wake it (no interrupt pending, no timer armed)",
-                            report.x86(self, pc - 1),
+                            self.report(pc - 1),
                         )
                     )
                     raise Stop(self.machine.outcome)

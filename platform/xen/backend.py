@@ -23,6 +23,12 @@ class BackendDomain(Domain):
         """fn(port) runs when the guest notifies port; the event is then consumed."""
         self.handlers[port] = fn
 
+    def send(self, port):
+        # Traced so that `micropv compare` can time each event from the moment the host sent
+        # it (the set_pending that follows shows which guest port it reached).
+        self.trace.event("backend_send", -1, port=port)
+        return super().send(port)
+
     def send_at(self, port, when):
         """Send on port at virtual time `when` (now, if it is already past)."""
         self.clock.set_timer(Timer(lambda: self.send(port), f"dom0.send{port}"), when)

@@ -16,12 +16,14 @@ from . import hypercalls
 from .backend import BackendDomain
 from .errors import XenError, efault
 from .event_2l import GuestDomain
+from .sbi import VirtualSBI
 from .shared_info import SharedInfoPage
+from .upcall_riscv import RiscvUpcallDelivery
 from .upcall_x86 import X86UpcallDelivery
 from .vcpu import XenVCPU
 
 # How an upcall reaches a vCPU, per architecture (Xen's arch_evtchn_inject).
-UPCALL_DELIVERY = {"x86_64": X86UpcallDelivery}
+UPCALL_DELIVERY = {"x86_64": X86UpcallDelivery, "riscv64": RiscvUpcallDelivery}
 
 UCALL_PORT = 0x1000  # guest->harness messages, as KVM selftests' ucall port
 MASK64 = 0xFFFFFFFFFFFFFFFF
@@ -59,10 +61,13 @@ class Xen:
         self.table = dict(hypercalls.TABLE)
         self.counts = {}  # hypercall number -> calls, for benchmarks and reports
         self.hvm_params = {}
+        self.grant_frames = {}  # grant-table frame idx -> gpfn (grant_table.py)
+        self.on_yield = []  # fn(vcpu) on SCHEDOP_yield: backends that poll (pvconsole)
         self.callback_type = None  # HVM_PARAM_CALLBACK_IRQ type (None: no callback)
         self.callback_vector = 0
         self.vcpus = [XenVCPU(self, cpu) for cpu in machine.vcpus]
         self.domain = GuestDomain(self, machine.domid, len(self.vcpus))
+        self.sbi = VirtualSBI(self) if board.arch == "riscv64" else None  # ecall's other half
         self.backend = BackendDomain(self)
         self.domains = {machine.domid: self.domain, self.backend.domid: self.backend}
         self.domain.domains = self.backend.domains = self.domains
@@ -174,6 +179,9 @@ class Xen:
         PVH: for GSI, PCI INTx or 0 a domain without vIOAPIC/vPIC returns before tearing down
         the old via, so the old one (a vector, say) stays and nothing is re-asserted. The value
         is still stored (hvm_op.py), so value 1, the 'PV drivers loaded' trick, is harmless."""
+        arch_via = getattr(UPCALL_DELIVERY[self.board.arch], "set_callback_via", None)
+        if arch_via is not None:
+            return arch_via(self, value)  # riscv64: micropv's own via (upcall_riscv.py)
         ctype = value >> H.HVM_PARAM_CALLBACK_IRQ_TYPE_SHIFT
         self.machine.trace.event("callback_via", -1, type=ctype, value=value)
         # xen/arch/x86/hvm/irq.c: via_type != vector && !has_vioapic(d) -> return
@@ -199,12 +207,17 @@ class Xen:
         t = base + self.layout.time
         version = struct.unpack_from("<I", buf, t + V.TIME_INFO_version)[0]
         struct.pack_into("<I", buf, t + V.TIME_INFO_version, ((version + 1) | 1) & 0xFFFFFFFF)
-        clock = self.machine.clock
-        struct.pack_into("<Q", buf, t + V.TIME_INFO_tsc_timestamp, clock.tsc() & MASK64)
-        struct.pack_into("<Q", buf, t + V.TIME_INFO_system_time, clock.now & MASK64)
-        # TSC at 2 GHz: ns = (tsc * 2^31) >> 32, exactly.
-        struct.pack_into("<I", buf, t + V.TIME_INFO_tsc_to_system_mul, 0x80000000)
-        buf[t + V.TIME_INFO_tsc_shift] = 0
+        # The board's counter (x86 TSC at 2 GHz, RISC-V `time` at 10 MHz) and its exact scale;
+        # system_time is the stamp scaled, so guest time is a function of the counter alone
+        # and never runs backwards across updates.
+        b = self.board
+        ticks = self.machine.clock.now * b.counter_hz // 1_000_000_000
+        shifted = ticks << b.pvclock_shift if b.pvclock_shift >= 0 else ticks >> -b.pvclock_shift
+        struct.pack_into("<Q", buf, t + V.TIME_INFO_tsc_timestamp, ticks & MASK64)
+        struct.pack_into("<Q", buf, t + V.TIME_INFO_system_time,
+                         ((shifted * b.pvclock_mul) >> 32) & MASK64)  # fmt: skip
+        struct.pack_into("<I", buf, t + V.TIME_INFO_tsc_to_system_mul, b.pvclock_mul)
+        buf[t + V.TIME_INFO_tsc_shift] = b.pvclock_shift & 0xFF
         buf[t + V.TIME_INFO_flags] = V.XEN_PVCLOCK_TSC_STABLE_BIT
         struct.pack_into("<I", buf, t + V.TIME_INFO_version,
                          (((version + 1) | 1) + 1) & 0xFFFFFFFF)  # fmt: skip

@@ -77,6 +77,10 @@ HVM_PARAM_CALLBACK_TYPE_VECTOR = const(2)
 HVM_PARAM_CALLBACK_TYPE_PPI = const(2)
 HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_MASK = const(0xFF00)
 HVM_PARAM_CALLBACK_TYPE_PPI_FLAG_LOW_LEVEL = const(2)  # in the flags byte: value bits 15:8
+# micropv riscv64 (project ABI, docs/riscv64.md): type 2 names a supervisor interrupt, as on
+# Arm it names a PPI. Bits 7:0 = its scause code, 9 (SEI: level, the default Xen starts with)
+# or 1 (SSI: edge, the guest clears sip.SSIP); bits 55:8 zero. 0 disables delivery.
+HVM_PARAM_CALLBACK_TYPE_SIP = const(2)
 
 # struct xen_hvm_param (16 bytes), for HVMOP_set_param / HVMOP_get_param
 PARAM_SIZE = const(16)

@@ -56,6 +56,11 @@ SBI_EXT_FIRMWARE_END = const(0x0AFFFFFF)
 # the Xen long result in a0. probe_extension(SBI_EXT_XEN) returns 1 on micropv.
 SBI_EXT_XEN = const(0x0A58454E)
 
+# micropv project ABI: guest -> test messages (KVM selftests' ucall) over an SBI extension in
+# the experimental range ("\x08MPV"). FID 0: ucall(a0 = guest-physical record address).
+SBI_EXT_MICROPV = const(0x084D5056)
+SBI_MICROPV_UCALL = const(0)
+
 # Base (EID 0x10)
 SBI_BASE_GET_SPEC_VERSION = const(0)
 SBI_BASE_GET_IMPL_ID = const(1)

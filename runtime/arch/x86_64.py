@@ -198,6 +198,10 @@ class Arch:
     def rdtsc(self):
         return self.stub("rdtsc")
 
+    def counter(self):
+        """The counter pvclock scales: the TSC."""
+        return self.stub("rdtsc")
+
     def mmio_read32(self, addr):
         """A 32-bit load by the CPU itself, so device models (the LAPIC) see the access."""
         return self.stub("mmio_read32", (addr,)) & 0xFFFFFFFF

@@ -113,8 +113,11 @@ def test_direct_dispatch_never_raises():
 
     prop()
     assert len(done) >= 100
-    # Shutdown is in the sample: it only records the outcome, the dispatcher goes on.
-    assert m.outcome is None or m.outcome.kind == "shutdown"
+    # Shutdown is in the sample: it only records the outcome, the dispatcher goes on. So is
+    # SCHEDOP_block with nothing pending and no timer: Xen's answer there is a vCPU that never
+    # wakes (deadlock). Which of them the examples reach depends on Hypothesis, which also
+    # draws constants from every loaded module.
+    assert m.outcome is None or m.outcome.kind in ("shutdown", "deadlock")
 
 
 def test_guest_hypercalls_never_raise():

@@ -160,7 +160,7 @@ def test_resend_while_the_handler_runs(micropv_guest, callback_method, clear, re
                     rt.hal.r64(rt.shared_info.pending_word(0))  # some work: a HAL boundary
                 state["in_handler"] = False
 
-        def boundary(hal, op):
+        def boundary(hal, op, addr, size, rw):
             if state["in_handler"] and seen["resent_at"] is None:
                 seen["resent_at"] = m.clock.now
                 m.backend.send(m.bport)

@@ -63,7 +63,7 @@ def test_boundary_hook_sees_every_hal_call():
     seen = []
 
     def main(rt):
-        rt.hal.boundary_hook = lambda hal, op: seen.append(op)
+        rt.hal.boundary_hook = lambda hal, op, addr, size, rw: seen.append(op)
         rt.hal.r32(0x1000)
         rt.hal.w64(0x1000, 5)
         rt.arch.cli()

@@ -109,8 +109,9 @@ def test_monotonic_across_host_updates():
 
     _, result = run(main)
     assert result.status == 0
-    # The host's own tsc() calls are recorded too: drop them (every other one).
-    assert readings == seen[0::2]
+    # Only the guest's rdtsc goes through tsc(); Xen stamps the record from the board's
+    # counter frequency directly.
+    assert readings == seen
     assert all(a < b for a, b in zip(readings, readings[1:]))
     assert [b - a for a, b in zip(versions, versions[1:])] == [2, 2, 2]
     assert all(v % 2 == 0 for v in versions)

@@ -26,15 +26,17 @@ def hvm_op(xen, vcpu, op, arg):
             raise XenError(X.EEXIST, "altp2m")
         if index not in H.GUEST_SETTABLE_PARAMS:
             raise XenError(X.EPERM, f"a guest may not set HVM param {index}")
-        xen.hvm_params[index] = value
         if index == H.HVM_PARAM_CALLBACK_IRQ:
-            xen.set_callback_via(value)
+            xen.set_callback_via(value)  # first: a via riscv64 refuses is not stored
+        xen.hvm_params[index] = value
         return 0
     if op == H.HVMOP_get_param:
         index, _ = _param_arg(xen, arg)
         xen.copy_to_guest(arg + H.PARAM_value, xen.hvm_params.get(index, 0).to_bytes(8, "little"))
         return 0
     if op == H.HVMOP_set_evtchn_upcall_vector:
+        if xen.board.arch != "x86_64":
+            raise XenError(X.ENOSYS, "HVMOP_set_evtchn_upcall_vector is x86-only")
         raw = xen.copy_from_guest(arg, H.EVTCHN_UPCALL_VECTOR_SIZE)
         target = int.from_bytes(raw[0:4], "little")
         vector = raw[4]

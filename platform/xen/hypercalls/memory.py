@@ -2,6 +2,7 @@
 from micropv.runtime.abi import memory as M
 from micropv.runtime.abi import xen as X
 
+from .. import grant_table
 from ..errors import XenError
 
 MEMOP_CMD_MASK = 0x3F  # the upper bits carry a continuation's start extent
@@ -37,7 +38,8 @@ def _add_to_physmap(xen, vcpu, arg):
             raise XenError(X.EINVAL, f"gpfn {gpfn:#x} beyond guest RAM")
         xen.map_shared_info(gpfn)
         return 0
-    # Grant-table frames arrive with the grant-table work (native guests issue).
+    if space == M.XENMAPSPACE_grant_table:
+        return grant_table.map_frame(xen, idx, gpfn)
     raise XenError(X.EINVAL if space > M.XENMAPSPACE_dev_mmio else X.ENOSYS, f"space {space}")
 
 

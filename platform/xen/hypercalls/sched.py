@@ -9,6 +9,8 @@ from ..evtchn import ECS_FREE, ECS_RESERVED
 def sched_op(xen, vcpu, cmd, arg):
     cmd &= 0xFFFFFFFF
     if cmd == S.SCHEDOP_yield:
+        for fn in xen.on_yield:
+            fn(vcpu)
         xen.machine.console_flush()
         return 0
     if cmd == S.SCHEDOP_shutdown:

@@ -1,0 +1,33 @@
+# The fixed twin of unmask_checks_mask.py: after clearing the mask, test pending[] (Solo5
+# df0b6b5). An event that arrived while the port was masked is re-raised through
+# EVTCHNOP_unmask, which Xen honours only while the mask bit is set -- hence the re-mask.
+#   micropv explore examples/buggy/unmask_checks_mask_fixed.py     (clean)
+MS = 1000000
+RING = 0x200000  # a page of guest RAM standing in for the driver's ring
+
+
+def backend(machine, args):
+    return {"backend_port": machine.backend.alloc_unbound(machine.domid)}
+
+
+def unmask(rt, port):
+    hal, si = rt.hal, rt.shared_info
+    w, b = port >> 6, port & 63
+    hal.test_and_clear_bit(si.mask_word(w), b)
+    if (hal.r64(si.pending_word(w)) >> b) & 1:  # FIXED: an event arrived while masked
+        hal.test_and_set_bit(si.mask_word(w), b)  # re-mask, so that Xen's unmask notifies
+        rt.events.hypercall_unmask(port)
+
+
+def main(rt):
+    ev = rt.events
+    port = ev.bind_interdomain(0, rt.config["backend_port"])
+    ev.clear(port)  # Xen marks a freshly bound port pending: not an event
+    ev.handlers[port] = lambda p: None
+    unmask(rt, port)
+    ev.mask(port)  # the driver works on its ring with the port masked...
+    for i in range(16):
+        rt.hal.w64(RING + 8 * i, rt.hal.r64(RING + 8 * i) + 1)
+    unmask(rt, port)  # ...then unmasks it: an event sent meanwhile must not be lost
+    rt.sleep_until(rt.clock_monotonic() + 1 * MS)
+    return 0
