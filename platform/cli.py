@@ -105,6 +105,10 @@ def build_parser():
     from .compare.command import add_parser
 
     add_parser(sub).set_defaults(fn=_cmd_compare)
+    # The race explorer (explore/cli.py sets its own fn).
+    from .explore.cli import add_parser as add_explore
+
+    add_explore(sub)
     return p
 
 

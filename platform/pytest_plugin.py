@@ -21,6 +21,10 @@ def pytest_addoption(parser):
                     help="callback methods the callback_method fixture runs over: 'all' (every "
                          "method that delivers events on the board; on pvh-x86_64 vector and "
                          "lapic) or a comma-separated list, e.g. 'lapic' or 'vector,gsi'")  # fmt: skip
+    group.addoption("--micropv-replay", metavar="SCHEDULE", default=None,
+                    help="run this race-explorer schedule string (as `micropv explore` prints "
+                         "it) instead of the collected tests: fails while it still breaks a "
+                         "check")  # fmt: skip
 
 
 def pytest_configure(config):
@@ -31,6 +35,10 @@ def pytest_configure(config):
     )
     if config.getoption("--micropv-callback") != _ALL:
         selected_callbacks(config)  # a bad name is a usage error now, not at collection
+    if config.getoption("--micropv-replay"):
+        from micropv.platform.explore import replay
+
+        replay.configure(config, config.getoption("--micropv-replay"))
 
 
 # Callback-method selection ----------------------------------------------------------------------

@@ -22,9 +22,7 @@ def unmask(rt, port):
 def main(rt):
     ev = rt.events
     port = ev.bind_interdomain(0, rt.config["backend_port"])
-    ev.clear(port)  # Xen marks a freshly bound port pending: not an event
-    ev.handlers[port] = lambda p: None
-    unmask(rt, port)
+    rt.bind(port, lambda p: None)  # Xen marks a fresh port pending: one early handler run
     ev.mask(port)  # the driver works on its ring with the port masked...
     for i in range(16):
         rt.hal.w64(RING + 8 * i, rt.hal.r64(RING + 8 * i) + 1)

@@ -21,6 +21,7 @@ from unicorn import riscv_const as R
 from ..clock import COST_BRIDGE_NS, COST_HYPERCALL_NS, COST_RUN_SLICE_NS
 from ..xen.irqs_riscv import VcpuIrqs
 from . import report_riscv
+from .fastbatch import BatchRead, BatchWrite
 from .fastuc import FastUC
 from .stop import EXIT_DEADLOCK, EXIT_VCPU_FAULT, HostBug, Outcome, Stop
 
@@ -84,6 +85,17 @@ class RiscvVCPU:
         # Level-triggered lines re-evaluated at every entry into the guest (seip sets it).
         self.level = None
         self.halted = False
+        # One libunicorn call per trap for its registers, and one for a privilege switch
+        # around a mip write (fastbatch.py).
+        self._trap_regs = BatchRead(uc, (_A7, _A6) + HYPERCALL_ARGS + (_SIP,))
+        self._ecall_regs = None  # the trap's a7, a6, a0..a4, sip while an ecall is handled
+        self._stop_regs = BatchRead(uc, (_PC, _SIP))
+        # sip as the CPU has it, whenever that is known without asking: read when emulation
+        # stops or traps, updated by our own writes; None while guest code may change it.
+        self._sip = None
+        self._mip_write = BatchWrite(uc, (_PRIV, _MIP, _PRIV))
+        self._mip_write.values[0] = PRIV_M
+        self._mip_write.values[2] = PRIV_S
         self._firmware()
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_INSN_INVALID, self._on_invalid)
@@ -110,9 +122,14 @@ class RiscvVCPU:
         return self.fast.read(REGS[name])
 
     def set_reg(self, name, value):
+        if name == "sip":
+            self._sip = None
         self.fast.write(REGS[name], value)
 
     def hypercall_args(self, n):
+        regs = self._ecall_regs
+        if regs is not None:  # read with a7 and a6 when the ecall trapped
+            return regs[2 : 2 + n]
         read = self.fast.read
         return [read(r) for r in HYPERCALL_ARGS[:n]]
 
@@ -148,20 +165,23 @@ class RiscvVCPU:
             # so the guest's own value need not be read.
             sip = None
         else:
-            sip = f.read(_SIP)
+            sip = self._sip
+            if sip is None:
+                sip = f.read(_SIP)
             irqs.sync((sip & B.SIP_SSIP) << 1)
         mask = irqs.take()
         want = (irqs.apply(mask) >> 1) & S_INTERRUPTS
         if sip is not None and want == sip & S_INTERRUPTS:
             return 0
+        self._sip = want  # the guest cannot change STIP/SEIP: they are ours, as is SSIP now
         if self.trace.enabled:
             self.trace.event("sip", self.id, value=want)
         if mask & (_HVIP_VSTIP | _HVIP_VSEIP):
             # STIP and SEIP are read-only in S-mode: write mip from M-mode (Unicorn checks the
             # privilege of register accesses too), then drop back to S.
-            f.write(_PRIV, PRIV_M)
-            f.write(_MIP, want)
-            f.write(_PRIV, PRIV_S)
+            w = self._mip_write
+            w.values[1] = want
+            w.write()  # PRIV = M; mip = want; PRIV = S
         else:
             f.write(_SIP, want)  # SSIP alone is writable from S-mode
         return want & ~sip if sip is not None else want & (mask >> 1)
@@ -193,19 +213,25 @@ class RiscvVCPU:
         machine = self.machine
         hv = machine.hypervisor
         self.clock.advance(COST_HYPERCALL_NS)
-        eid = f.read(_A7)
-        if eid == B.SBI_EXT_XEN:
-            f.write(_A0, hv.hypercall(self, f.read(_A6) & 0xFFFFFFFF))
-        else:
-            a0, a1 = hv.sbi.ecall(self, eid)
-            f.write(_A0, a0)
-            if a1 is not None:
-                f.write(_A1, a1)
+        regs = self._ecall_regs = self._trap_regs.read()  # a7, a6, a0..a4, sip
+        self._sip = regs[7]
+        eid = regs[0]
+        try:
+            if eid == B.SBI_EXT_XEN:
+                f.write(_A0, hv.hypercall(self, regs[1] & 0xFFFFFFFF))
+            else:
+                a0, a1 = hv.sbi.ecall(self, eid, regs[1])
+                f.write(_A0, a0)
+                if a1 is not None:
+                    f.write(_A1, a1)
+        finally:
+            self._ecall_regs = None
         if machine.outcome is None:
             # On the way back to the guest: due timers run (softirqs), then the consumer
             # flushes; the CPU takes what became pending right after the ecall.
             self.clock.fire_due()
             self.entry()
+        self._sip = None  # the guest runs on: its sip is its own again until the next stop
         if machine.outcome is not None:
             f.stop()
 
@@ -261,7 +287,9 @@ class RiscvVCPU:
                 raise HostBug(f"host exception in a Unicorn hook: {exc!r}") from exc
             if machine.outcome is not None:
                 raise Stop(machine.outcome)
-            pc = f.read(_PC)
+            stop = self._stop_regs.read()
+            pc = stop[0]
+            self._sip = stop[1]
             if err != UC_ERR_OK:
                 self.fault(-1, pc, f"emulation error: {report_riscv.uc_error(err)}")
                 raise Stop(machine.outcome)
@@ -297,7 +325,10 @@ class RiscvVCPU:
             while True:
                 self.entry()
                 sie = f.read(_SIE)
-                if f.read(_SIP) & sie:
+                sip = self._sip
+                if sip is None:
+                    sip = f.read(_SIP)
+                if sip & sie:
                     self.trace.event("wake", self.id)
                     if blocked:
                         hv.vcpu_wake(self)

@@ -20,6 +20,7 @@
 #   so a guest that polls the clock moves time forward and can be interrupted.
 import ctypes
 import struct
+from collections import deque
 
 from unicorn import (
     UC_ERR_OK,
@@ -33,7 +34,7 @@ from unicorn import x86_const as X
 from ..clock import COST_INJECT_NS, COST_RUN_SLICE_NS
 from . import report, scan
 from . import x86_mmu as mmu
-from .stop import HostBug, Stop
+from .stop import EXIT_BUDGET, HostBug, Outcome, Stop
 from .x86_64 import (
     EXCEPTION_NAMES,
     HLT,
@@ -85,9 +86,15 @@ class NativeX86VCPU(X86VCPU):
         self._pmsr = ctypes.byref(self._msr)
         self._code64 = {}  # (CS, GDTR base, GDTR limit) -> 64-bit code segment?
         self.exits = 0  # returns to the host: the progress a stall watchdog looks for
-        self.exceptions = []  # (vector, error code, rip) of every exception delivered
+        self.stall = None  # (event, message): a watchdog sets event, then stops emulation
+        self.exceptions = deque(maxlen=32)  # (vector, error code, rip), the latest ones
         self._unmapped = None
         self.excstate = ExceptionState(self.uc)
+        # An empty exit set, so emu_start's `until` (0) cannot end a run: Xen enters a kernel
+        # at 0 as anywhere (tools/libs/guest/xg_dom_x86.c vcpu_hvm: rip = phys_entry; Mini-OS
+        # is linked there). A non-zero `until` is no way out: Unicorn translates it after each
+        # run and, unmapped, leaves a fault "in flight" that makes the next one a #DF.
+        self.uc.ctl_exits_enabled(True)
         self.uc.hook_add(UC_HOOK_MEM_READ_UNMAPPED | UC_HOOK_MEM_WRITE_UNMAPPED
                          | UC_HOOK_MEM_FETCH_UNMAPPED, self._on_unmapped)  # fmt: skip
 
@@ -442,6 +449,9 @@ class NativeX86VCPU(X86VCPU):
             if machine.outcome is not None:
                 raise Stop(machine.outcome)
             pc = f.read(_RIP)
+            if self.stall is not None and self.stall[0].is_set():
+                machine.finish(Outcome("stall", EXIT_BUDGET, self.stall[1], self.report(pc)))
+                raise Stop(machine.outcome)
             if err != UC_ERR_OK:
                 what = report.uc_error(err)
                 if self._unmapped is not None:
@@ -495,7 +505,7 @@ def native_report(vcpu, rip):
     lines.append(f"  mode: {mode}, {pg}, CPL={uc.reg_read(X.UC_X86_REG_CS) & 3}")
     if vcpu.exceptions:
         last = ", ".join(f"{v}" + (f"/{e:#x}" if e is not None else "") + f"@{r:#x}"
-                         for v, e, r in vcpu.exceptions[-4:])  # fmt: skip
+                         for v, e, r in list(vcpu.exceptions)[-4:])  # fmt: skip
         lines.append(f"  last exceptions (vector/error@rip): {last}")
     lines.append("code:")
     view = mmu.LinearView(vcpu.ram, paging)

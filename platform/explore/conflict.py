@@ -19,7 +19,21 @@
 # Logging is complete for Python guests (every shared access goes through the HAL or a
 # hypercall) and for the runtime's stubs (each instruction is classified).
 from . import events as E
-from .record import HAL, IDLE, INSN, P_ADDR, P_IF, P_KIND, P_OP, P_RW, P_SIZE, P_ST, P_TLEN, P_TSC
+from .record import (
+    HAL,
+    IDLE,
+    INSN,
+    P_ADDR,
+    P_IF,
+    P_KIND,
+    P_OP,
+    P_RW,
+    P_SIZE,
+    P_ST,
+    P_TLEN,
+    P_TSC,  # fmt: skip
+    P_W,
+)
 
 ALL = "ALL"
 _INERT_HYPERCALLS = frozenset(("console_io", "xen_version"))
@@ -54,12 +68,16 @@ class Sig:
         self.waits = False  # the runtime opened or closed a wait (HAL.note wait / woke)
 
 
+_DISASM = []
+
+
 def classify_instruction(code, address):
     """'all', 'time' or 'plain' for the instruction at the start of code."""
-    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+    if not _DISASM:
+        from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
-    md = Cs(CS_ARCH_X86, CS_MODE_64)
-    for _, _, mnemonic, op_str in md.disasm_lite(code, address, 1):
+        _DISASM.append(Cs(CS_ARCH_X86, CS_MODE_64))
+    for _, _, mnemonic, op_str in _DISASM[0].disasm_lite(code, address, 1):
         if mnemonic in ("rdtsc", "rdtscp"):
             return "time"
         if mnemonic in _ALL_MNEMONICS or (mnemonic == "mov" and op_str.startswith("ss")):
@@ -203,7 +221,8 @@ def conflicts(rec, j, ki, kind):
     reads, writes = event_access(kind, st, rec.layout)
     if sig.writes & (reads | writes) or sig.reads & writes:
         return True
-    if sig.python and rec.points[j][P_IF] and not st & E.MASKED and st & E.ENABLED:
+    if (sig.python and rec.points[j][P_IF] and not st & E.MASKED and st & E.ENABLED
+            and j not in rec.safe):  # fmt: skip
         return True  # delivered at once: its handler's Python races with this step's Python
     return False
 
@@ -221,7 +240,13 @@ def segments(rec, ki, kind, lo=0, prune=True):
 
 
 def enabled_count(rec, ki, lo=0, hi=None):
-    """How many points in [lo, hi) have kind ki enabled (plain placements there)."""
+    """How many choice points in [lo, hi) have kind ki enabled (plain placements there),
+    the plain stub instructions each stored point stands for included."""
     pts = rec.points
     hi = len(pts) if hi is None else hi
-    return sum(1 for j in range(lo, hi) if pts[j][P_ST][ki] & E.ENABLED)
+    return sum(pts[j][P_W] for j in range(lo, hi) if pts[j][P_ST][ki] & E.ENABLED)
+
+
+def width(rec, s, e):
+    """Choice points in the segment [s, e]."""
+    return sum(p[P_W] for p in rec.points[s : e + 1])

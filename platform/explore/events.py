@@ -15,9 +15,7 @@ PENDING = 4  # the guest port's pending bit is set: a send now coalesces
 
 class EventKind:
     moves_time = False
-
-    def __init__(self):
-        self._cache = None  # (guest port, buf, pending addr, mask addr, bit)
+    name = spec = "?"
 
     def guest_port(self, m):
         raise NotImplementedError
@@ -28,25 +26,33 @@ class EventKind:
     def fire(self, m):
         raise NotImplementedError
 
-    def state(self, m):
-        """ENABLED | MASKED | PENDING for this kind at this moment (0 when not enabled)."""
-        if not self.enabled(m):
-            return 0
-        g = self.guest_port(m)
-        c = self._cache
-        if c is None or c[0] != g:
-            si = m.hypervisor.shared_info
-            lay = m.hypervisor.layout
-            w = 8 * (g >> 6) + ((g & 63) >> 3)
-            c = self._cache = (g, si.buf, si.base + lay.evtchn_pending + w,
-                               si.base + lay.evtchn_mask + w, 1 << (g & 7))  # fmt: skip
-        _, buf, pa, ma, bit = c
-        st = ENABLED
-        if buf[ma] & bit:
-            st |= MASKED
-        if buf[pa] & bit:
-            st |= PENDING
-        return st
+    def prober(self, m):
+        """A function () -> ENABLED | MASKED | PENDING for this kind on machine m, now (0
+        when not enabled). It runs at every choice point, so it caches what it can."""
+        cache = [None]  # (guest port, buf, pending byte, mask byte, bit)
+
+        def state():
+            if not self.enabled(m):
+                return 0
+            g = self.guest_port(m)
+            if g is None:
+                return ENABLED
+            c = cache[0]
+            if c is None or c[0] != g or c[1] is not m.hypervisor.shared_info.buf:
+                si = m.hypervisor.shared_info
+                lay = m.hypervisor.layout
+                w = 8 * (g >> 6) + ((g & 63) >> 3)
+                c = cache[0] = (g, si.buf, si.base + lay.evtchn_pending + w,
+                                si.base + lay.evtchn_mask + w, 1 << (g & 7))  # fmt: skip
+            _, buf, pa, ma, bit = c
+            st = ENABLED
+            if buf[ma] & bit:
+                st |= MASKED
+            if buf[pa] & bit:
+                st |= PENDING
+            return st
+
+        return state
 
     def __repr__(self):
         return self.name
@@ -60,25 +66,45 @@ class EventKind:
 
 class Send(EventKind):
     def __init__(self, port):
-        super().__init__()
         self.port = port
         self.name = f"send({port})"
         self.spec = f"send:{port}"
 
-    def _chn(self, m):
-        chn = m.backend.channels.get(self.port)
-        return chn if chn is not None and chn.state == ECS_INTERDOMAIN else None
-
     def enabled(self, m):
-        chn = m.backend.channels.get(self.port)
+        chn = m.hypervisor.backend.channels.get(self.port)
         return chn is not None and chn.state == ECS_INTERDOMAIN
 
     def guest_port(self, m):
-        chn = self._chn(m)
-        return chn.remote[1] if chn is not None else None
+        chn = m.hypervisor.backend.channels.get(self.port)
+        if chn is None or chn.state != ECS_INTERDOMAIN:
+            return None
+        return chn.remote[1]
 
     def fire(self, m):
-        m.backend.send(self.port)
+        m.hypervisor.backend.send(self.port)
+
+    def prober(self, m):
+        # The backend's Channel object for our port is made once and changes in place.
+        chans = m.hypervisor.backend.channels
+        port = self.port
+        bits = [None]  # (guest port, buf, pending byte, mask byte, bit)
+        si = m.hypervisor.shared_info
+        lay = m.hypervisor.layout
+
+        def state():
+            chn = chans.get(port)
+            if chn is None or chn.state != ECS_INTERDOMAIN:
+                return 0
+            g = chn.remote[1]
+            c = bits[0]
+            if c is None or c[0] != g or c[1] is not si.buf:
+                w = 8 * (g >> 6) + ((g & 63) >> 3)
+                c = bits[0] = (g, si.buf, si.base + lay.evtchn_pending + w,
+                               si.base + lay.evtchn_mask + w, 1 << (g & 7))  # fmt: skip
+            _, buf, pa, ma, bit = c
+            return ENABLED | (MASKED if buf[ma] & bit else 0) | (PENDING if buf[pa] & bit else 0)
+
+        return state
 
 
 class Timer(EventKind):
@@ -92,17 +118,21 @@ class Timer(EventKind):
     def guest_port(self, m):
         return m.hypervisor.domain.virq_to_port[0][X.VIRQ_TIMER] or None
 
-    def state(self, m):
-        if self.guest_port(m) is None:
-            return ENABLED if self.enabled(m) else 0
-        return super().state(m)
-
     def fire(self, m):
         t = m.hypervisor.vcpus[0].singleshot
         clock = m.clock
         if t.deadline > clock.now:
             clock.now = t.deadline  # forward only: the guest's pvclock stays monotonic
         clock.fire_due()
+
+    def prober(self, m):
+        timer = m.hypervisor.vcpus[0].singleshot
+        general = super().prober(m)
+
+        def state():
+            return general() if timer.active else 0
+
+        return state
 
 
 def parse_events(spec):

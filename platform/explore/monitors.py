@@ -46,12 +46,12 @@ def where(rec, k):
     return label_str(rec.label(k)) if k is not None and rec.points else "the start"
 
 
-def _guest_writes(rec, word, after_point):
-    """Point indices after after_point whose HAL op writes shared word `word`."""
+def _guest_writes(rec, word, after_point, before=None):
+    """Point indices in (after_point, before) whose HAL op writes shared word `word`."""
     from .conflict import shared_words
 
     out = []
-    for k in range(after_point + 1, len(rec.points)):
+    for k in range(after_point + 1, len(rec.points) if before is None else before):
         p = rec.points[k]
         if p[P_KIND] == HAL and "w" in p[P_RW] and word in shared_words(rec.layout, p[P_ADDR],
                                                                           p[P_SIZE]):  # fmt: skip
@@ -79,8 +79,48 @@ def _ended(rec):
     return f"the run then ended ({out.message})"
 
 
+def stranded(rec):
+    """An event left pending, unmasked, for a port with a handler, when the vCPU goes to
+    sleep -- with nothing that will deliver it: its selector bit clear, upcall_pending clear,
+    or (per-vCPU LAPIC vector) upcall_pending set but no vector in the LAPIC. Only an
+    unrelated event on the same selector word can still rescue it, by luck."""
+    vec = rec.layout.get("upcall_vector")
+    for k, ports, sel, up, irr, isr, _ in rec.idles:
+        for port, (pending, masked) in sorted(ports.items()):
+            if not pending or masked:
+                continue
+            w = port >> 6
+            if not (sel >> w) & 1:
+                why = (f"pending[{port}]=1 but selector bit {w} is clear: the send found the "
+                       "port masked, so Xen raised nothing, and the guest's unmask"
+                       f"{_last_mask_write(rec, port, k)} cleared the mask without re-raising "
+                       "the pending event")  # fmt: skip
+            elif not up:
+                why = (f"pending[{port}]=1 and its selector bit set, but upcall_pending=0: "
+                       "no upcall will come")  # fmt: skip
+            elif vec and not irr and not isr:
+                ups = _guest_writes(rec, "UP", 0, k)
+                by = f"; the guest set it itself at {where(rec, ups[-1])}" if ups else ""
+                why = (f"pending[{port}]=1 and upcall_pending=1{by}, but no upcall vector is "
+                       "in the LAPIC: Xen raises the per-vCPU vector only on its own 0->1 "
+                       "change of upcall_pending, so nothing will deliver it")  # fmt: skip
+            else:
+                continue
+            msg = (f"port {port}: an event is stranded as vCPU0 goes to sleep at "
+                   f"{where(rec, k)}: nothing will deliver it")  # fmt: skip
+            return [Violation("lost-wakeup", msg, why, k)]
+    return []
+
+
+def _last_mask_write(rec, port, before):
+    writes = _guest_writes(rec, ("M", port >> 6), 0, before)
+    return f" at {where(rec, writes[-1])}" if writes else ""
+
+
 def lost_wakeups(rec):
-    out = []
+    out = stranded(rec)
+    if out:
+        return out
     final = rec.final
     bind = rec.bind_marks
     handled = {}
@@ -122,24 +162,31 @@ def _why_lost(rec, port, ti, k, ev):
             return (f"the send found pending[{port}] still set (the event being handled), so "
                     f"Xen coalesced it; the guest then cleared the bit at "
                     f"{where(rec, clears[0])}, after its handler: the second event is gone")  # fmt: skip
-        return (f"the send coalesced (pending[{port}] was already set) and no handler ran "
-                "afterwards")
+        return (
+            f"the send coalesced (pending[{port}] was already set) and no handler ran afterwards"
+        )
     vec = lay.get("upcall_vector")
     if pending and up and vec and not snap.get("IRR") and not snap.get("ISR"):
         ups = _guest_writes(rec, "UP", k)
         by = f", the guest set it itself at {where(rec, ups[-1])}" if ups else ""
-        return (f"pending[{port}]=1 and upcall_pending=1{by}, but no upcall vector is in the "
-                "LAPIC: Xen raises the per-vCPU vector only on its own 0->1 change of "
-                "upcall_pending, so nothing will ever deliver it")
+        return (
+            f"pending[{port}]=1 and upcall_pending=1{by}, but no upcall vector is in the "
+            "LAPIC: Xen raises the per-vCPU vector only on its own 0->1 change of "
+            "upcall_pending, so nothing will ever deliver it"
+        )
     if pending and not sel:
         unmasks = _guest_writes(rec, ("M", w), k)
         at = f" at {where(rec, unmasks[0])}" if unmasks else ""
-        return (f"pending[{port}]=1 but selector bit {w} is clear: the send found the port "
-                f"masked, so Xen raised nothing, and the guest's unmask{at} cleared the mask "
-                "without re-raising the pending event")
+        return (
+            f"pending[{port}]=1 but selector bit {w} is clear: the send found the port "
+            f"masked, so Xen raised nothing, and the guest's unmask{at} cleared the mask "
+            "without re-raising the pending event"
+        )
     if pending:
-        return (f"pending[{port}]=1, selector bit {w}={int(sel)}, upcall_pending={up}: "
-                "nothing delivered the upcall")
+        return (
+            f"pending[{port}]=1, selector bit {w}={int(sel)}, upcall_pending={up}: "
+            "nothing delivered the upcall"
+        )
     return f"pending[{port}] was cleared without its handler running"
 
 
@@ -170,8 +217,10 @@ def deadlines(rec):
             f = point_of(rec, fires[-1])
             why = f"its timer fired at {where(rec, f)}"
             if handled:
-                why += (f" and the handler ran at {where(rec, point_of(rec, handled[-1]))}, "
-                        "before the vCPU halted")
+                why += (
+                    f" and the handler ran at {where(rec, point_of(rec, handled[-1]))}, "
+                    "before the vCPU halted"
+                )
             why += "; nothing was armed after that, so nothing will wake it"
         msg = (f"the wait for deadline {deadline} ns (opened at {where(rec, k)}) stays blocked "
                f"for good: {rec.outcome.message} (at {where(rec, end)})")  # fmt: skip

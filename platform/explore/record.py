@@ -17,6 +17,7 @@
 # marks idle points, GuestDomain.bind_interdomain marks the pending bit Xen sets on a fresh
 # port, HAL.note sees the runtime's notes with RFLAGS.IF). Nothing here changes a normal run.
 import os
+import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -33,8 +34,10 @@ _RIP = UX.UC_X86_REG_RIP
 _STI = 0xFB
 _CLASS_CACHE = {}  # (address, bytes) -> instruction class (conflict.classify_instruction)
 
-# Point tuple fields.
-P_N, P_I, P_KIND, P_IF, P_TLEN, P_TSC, P_OP, P_ADDR, P_SIZE, P_RW, P_ST, P_SNAP = range(12)
+# Point tuple fields. P_W: how many choice points the point stands for -- itself and the stub
+# instructions just before it that touch nothing (pushes, pops, moves between registers): an
+# event there is equivalent to one here, so they are counted, not stored.
+P_N, P_I, P_KIND, P_IF, P_TLEN, P_TSC, P_OP, P_ADDR, P_SIZE, P_RW, P_ST, P_SNAP, P_W = range(13)
 
 
 def label_str(label):
@@ -72,11 +75,13 @@ class RunRecord:
     trace: list
     notes: list  # (trace index, what, value, IF)
     bind_marks: list  # (trace index from, to) of bind_interdomain calls
-    handlers: dict  # guest port -> handler, at the end of the run
+    handlers: tuple  # guest ports with a handler at the end of the run
     final: dict  # end-of-run state: words, timer, ...
     layout: dict  # shared-word addresses, stub names, return point, bridges
     options: dict
     snaps: list = field(default_factory=list)  # detail runs: (point index, before, after)
+    safe: set = field(default_factory=set)  # points whose Python step cannot see a handler
+    idles: list = field(default_factory=list)  # event state each time the vCPU went idle
     _index: dict = None
 
     def index(self, label):
@@ -93,8 +98,9 @@ class RunRecord:
 class Recorder:
     """Attach to a fresh machine (before the guest boots), run, then call record()."""
 
-    def __init__(self, kinds, placements=(), stub_points=True, detail=False):
+    def __init__(self, kinds, placements=(), stub_points=True, detail=False, skip_plain=True):
         self.kinds = list(kinds)
+        self.skip_plain = skip_plain
         self.plan = list(placements)
         for a, b in zip(self.plan, self.plan[1:]):
             if b.label < a.label:
@@ -113,6 +119,12 @@ class Recorder:
         self._next = 0  # next plan entry to fire
         self._prev_insn = None
         self.machine = None
+        self.safe = set()
+        self.idles = []
+        self._py = None  # (point index, region frame) of the Python step in progress
+        self._return_point = None
+        self._skipped = 0  # plain stub instructions since the last stored point
+        self._classes = {}  # instruction address -> class (conflict.classify_instruction)
 
     # Setting up ---------------------------------------------------------------------------------
     def attach(self, machine):
@@ -124,6 +136,7 @@ class Recorder:
         self.cpu = cpu
         self.fast = cpu.fast
         self.xv = m.hypervisor.vcpus[0]
+        self._probes = [k.prober(m) for k in self.kinds]
         lay = m.board.runtime_layout
 
         make_hal = m.hal
@@ -178,6 +191,7 @@ class Recorder:
     def wrap_main(self, main):
         def explored_main(rt):
             self.rt = rt
+            self._return_point = getattr(rt.arch, "return_point", None)
             return main(rt)
 
         return explored_main
@@ -217,11 +231,31 @@ class Recorder:
         return fired
 
     def _record(self, kind, rflags, op, addr, size, rw):
-        m = self.machine
-        st = tuple(k.state(m) for k in self.kinds)
+        st = tuple([probe() for probe in self._probes])
         snap = self._snapshot() if self.detail else None
         self.points.append((self.N, self.i, kind, (rflags >> 9) & 1, len(self.trace),
-                            self.tsc_reads, op, addr, size, rw, st, snap))  # fmt: skip
+                            self.tsc_reads, op, addr, size, rw, st, snap,
+                            1 + self._skipped))  # fmt: skip
+        self._skipped = 0
+
+    def _python_step(self, opens, interrupts_on):
+        """Close the Python step in progress (if any) at this point, and open one here if
+        `opens`. A step is safe when one trusted runtime call spans it: the same frame of a
+        function that reads no handler-written state between its HAL calls. Only steps with
+        interrupts on need it (with IF=0 no handler can run there)."""
+        if not interrupts_on:
+            self._py = None
+            return
+        region = _region(sys._getframe(2))
+        py = self._py
+        if (
+            py is not None
+            and py[1] is not None
+            and py[1] is region
+            and py[0] == len(self.points) - 1
+        ):
+            self.safe.add(py[0])
+        self._py = (len(self.points), region) if opens else None
 
     def _hal_point(self, hal, op, addr=None, size=0, rw=""):
         self.N += 1
@@ -230,7 +264,9 @@ class Recorder:
         plan = self.plan
         if self._next < len(plan) and plan[self._next].label == (self.N, 0):
             self._fire_due((self.N, 0), True)
-        self._record(HAL, self.fast.read(_RFLAGS), op, addr, size, rw)
+        rflags = self.fast.read(_RFLAGS)
+        self._python_step(op != "run", rflags & 0x200)
+        self._record(HAL, rflags, op, addr, size, rw)
         # vcpu.boundary() runs next: whatever became deliverable is delivered there.
 
     def _on_code(self, uc, address, size, _):
@@ -243,32 +279,61 @@ class Recorder:
             fired = self._fire_due((self.N, self.i), True)
         f = self.fast
         rflags = f.read(_RFLAGS)
-        self._record(INSN, rflags, "insn", address, size, "")
+        cpu = self.cpu
         prev = self._prev_insn
         self._prev_insn = address
-        if not rflags & 0x200:
-            return
         # An instruction boundary with IF=1: the CPU takes a pending interrupt here -- one an
-        # event just raised, or one left pending under IF=0 that iretq/popfq now lets in.
-        cpu = self.cpu
-        if prev is not None and cpu.ram.u8(prev) == _STI:
-            return  # the STI shadow: never deliver between `sti` and the next instruction
-        if address in cpu._trapped:
-            return  # the host emulates this instruction by moving RIP itself
-        if not fired and cpu.pending_source() is None:
-            return
-        target = cpu.deliver_pending(address)
-        if target != address:
-            f.write(_RIP, target)  # the one PC write a code hook keeps
+        # event just raised, or one left pending under IF=0 that iretq/popfq now lets in --
+        # except in the STI shadow (never between `sti` and the next instruction), and not
+        # where the host emulates the instruction by moving RIP itself.
+        deliver = (rflags & 0x200 and not (prev is not None and cpu.ram.u8(prev) == _STI)
+                   and address not in cpu._trapped
+                   and (fired or cpu.pending_source() is not None))  # fmt: skip
+        if address == self._return_point:
+            self._python_step(True, rflags & 0x200)  # back to Python until the next HAL call
+        else:
+            cls = self._classes.get(address)
+            if cls is None:
+                cls = self._classes[address] = _classify(cpu.ram, address)
+            if cls == "plain" and not fired and not deliver and self.skip_plain:
+                self._skipped += 1
+                return
+            self._py = None
+        self._record(INSN, rflags, "insn", address, size, "")
+        if deliver:
+            target = cpu.deliver_pending(address)
+            if target != address:
+                f.write(_RIP, target)  # the one PC write a code hook keeps
 
     def _idle_point(self):
         if self.machine.outcome is not None:
             return
         self.i += 1
+        self._py = None
         plan = self.plan
         if self._next < len(plan) and plan[self._next].label == (self.N, self.i):
             self._fire_due((self.N, self.i), False)
+        self._note_idle()
         self._record(IDLE, self.fast.read(_RFLAGS), "idle", None, 0, "")
+
+    def _note_idle(self):
+        """The event state of every port with a handler as the vCPU goes to sleep: the
+        lost-wakeup check looks for an event left pending that nothing will deliver."""
+        rt = self.rt
+        if rt is None or rt._events is None:
+            return
+        hv = self.machine.hypervisor
+        dom = hv.domain
+        ports = {p: (dom.is_pending(p), dom.is_masked(p)) for p in rt._events.handlers}
+        buf, base = self.xv.vcpu_info()
+        lay = hv.layout
+        sel = int.from_bytes(buf[base + lay.pending_sel : base + lay.pending_sel + 8], "little")
+        vec = self.xv.upcall_vector
+        lapic = self.cpu.lapic
+        self.idles.append((len(self.points), ports, sel, buf[base + lay.upcall_pending],
+                           (lapic.irr >> vec) & 1 if vec else 0,
+                           (lapic.isr >> vec) & 1 if vec else 0,
+                           (self.fast.read(_RFLAGS) >> 9) & 1))  # fmt: skip
 
     # State snapshots (detail runs: the timeline's before -> after values) -----------------------
     def _snapshot(self):
@@ -305,19 +370,27 @@ class Recorder:
         return sorted(ports)
 
     # The record ---------------------------------------------------------------------------------
-    def _insn_classes(self):
-        from .conflict import classify_instruction
+    def _insn_texts(self):
+        """Disassembly of the stored stub instructions, for the timeline (detail runs)."""
+        if not self.detail:
+            return {}
+        from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
-        ram = self.machine.ram
+        md = Cs(CS_ARCH_X86, CS_MODE_64)
         out = {}
         for p in self.points:
             if p[P_KIND] == INSN and p[P_ADDR] not in out:
-                code = ram.read(p[P_ADDR], 15)
-                key = (p[P_ADDR], code)
-                cls = _CLASS_CACHE.get(key)
-                if cls is None:
-                    cls = _CLASS_CACHE[key] = classify_instruction(code, p[P_ADDR])
-                out[p[P_ADDR]] = cls
+                code = self.machine.ram.read(p[P_ADDR], 15)
+                for _, _, mnemonic, op_str in md.disasm_lite(code, p[P_ADDR], 1):
+                    out[p[P_ADDR]] = f"{mnemonic} {op_str}".strip()
+        return out
+
+    def _insn_classes(self):
+        ram = self.machine.ram
+        out = dict(self._classes)
+        for p in self.points:
+            if p[P_KIND] == INSN and p[P_ADDR] not in out:
+                out[p[P_ADDR]] = _classify(ram, p[P_ADDR])
         return out
 
     def record(self, result, options):
@@ -328,10 +401,11 @@ class Recorder:
         for k in range(len(self.plan)):
             if self.fired[k] is None:
                 self.fired[k] = (k, None, "not reached", None)
-        handlers = {}
+        handlers = ()
         rt = self.rt
         if rt is not None and rt._events is not None:
-            handlers = dict(rt._events.handlers)
+            # Port numbers only: the handlers themselves would keep this machine alive.
+            handlers = tuple(sorted(rt._events.handlers))
         stubs = {}
         hpage = None
         return_point = None
@@ -363,14 +437,17 @@ class Recorder:
             "guest_ports": {k.name: k.guest_port(m) for k in self.kinds},
             "stub_points": self.stub_points,
             "insn_class": self._insn_classes(),
+            "insn_text": self._insn_texts(),
         }
         final = {
-            "state": tuple(k.state(m) for k in self.kinds),
+            "state": tuple(probe() for probe in self._probes),
             "snapshot": self._snapshot(),
             "masked": {p: hv.domain.is_masked(p) for p in handlers},
             "pending": {p: hv.domain.is_pending(p) for p in handlers},
-            "bound": {p: p in hv.domain.channels and hv.domain.channels[p].state not in (0, 1)
-                      for p in handlers},  # fmt: skip
+            "bound": {
+                p: p in hv.domain.channels and hv.domain.channels[p].state not in (0, 1)
+                for p in handlers
+            },  # fmt: skip
             "timer_armed": self.xv.singleshot.active,
             "irr": self.cpu.lapic.irr,
             "isr": self.cpu.lapic.isr,
@@ -378,7 +455,64 @@ class Recorder:
         return RunRecord(self.plan, self.points, self.fired, result.outcome, result.status,
                          result.console, result.virtual_ns, list(self.trace), self.notes,
                          self.bind_marks, handlers, final, layout, dict(options),
-                         self.snaps)  # fmt: skip
+                         self.snaps, self.safe, self.idles)  # fmt: skip
+
+
+def _classify(ram, address):
+    from .conflict import classify_instruction
+
+    code = ram.read(address, 15)
+    key = (address, code)
+    cls = _CLASS_CACHE.get(key)
+    if cls is None:
+        cls = _CLASS_CACHE[key] = classify_instruction(code, address)
+    return cls
+
+
+# Trusted runtime calls ----------------------------------------------------------------------------
+# Runtime functions whose Python code between two of their HAL calls reads nothing a handler
+# writes (only their own locals, the argument stack a handler uses in balanced pairs, and
+# guest memory through the HAL). While one of them is on the stack across two HAL calls, an
+# interrupt handler taken at the first cannot change what runs before the second: the step is
+# Python the explorer need not split. Guest code is never trusted.
+_TRUSTED = None
+
+
+def _trusted_codes():
+    global _TRUSTED
+    if _TRUSTED is None:
+        from micropv.runtime import boot, console, evtchn, hypercall, pvclock, sched, ucall, upcall
+        from micropv.runtime.arch import x86_64 as ax
+
+        fns = [pvclock.system_time, pvclock.wallclock_base, console.write, ucall.send,
+               sched.shutdown]  # fmt: skip
+        rt = boot.Runtime
+        fns += [rt.clock_monotonic, rt.clock_wall, rt.console_write, rt.sync, rt.check,
+                rt.check_eq, rt.done, rt.exit]  # fmt: skip
+        ec = evtchn.EventChannels
+        fns += [ec._op, ec.alloc_unbound, ec.bind_interdomain, ec.bind_virq, ec.bind_ipi,
+                ec.send, ec.bind_vcpu, ec.status, ec.hypercall_unmask, ec.mask, ec.mask_all,
+                ec.is_pending, ec.is_masked, ec.clear]  # fmt: skip
+        up = upcall.Upcall
+        fns += [up._hvm, up.set_param, up.get_param, up.set_upcall_vector]
+        fns += [f for f in vars(hypercall.Hypercalls).values() if callable(f)]
+        a = ax.Arch
+        fns += [a.call, a.stub, a.cli, a.sti, a.safe_halt, a.halt, a.save_flags_cli,
+                a.restore_flags, a.interrupts_enabled, a.cpuid, a.wrmsr, a.rdmsr, a.rdtsc,
+                a.mmio_read32, a.mmio_write32, a.ucall, a.hypercall]  # fmt: skip
+        _TRUSTED = frozenset(f.__code__ for f in fns if hasattr(f, "__code__"))
+    return _TRUSTED
+
+
+def _region(frame):
+    """The outermost trusted runtime frame on the stack, or None."""
+    trusted = _trusted_codes()
+    found = None
+    while frame is not None:
+        if frame.f_code in trusted:
+            found = frame
+        frame = frame.f_back
+    return found
 
 
 # Running a target -------------------------------------------------------------------------------
@@ -412,11 +546,13 @@ class Target:
         return opts
 
 
-def execute(target, kinds, placements=(), stub_points=True, detail=False):
-    """Run target with placements; return its RunRecord."""
+def execute(target, kinds, placements=(), stub_points=True, detail=False, skip_plain=True):
+    """Run target with placements; return its RunRecord. skip_plain=False stores every stub
+    instruction as its own point (for cross-checks of the reduction)."""
     from ..launch import run_guest
 
-    rec = Recorder(kinds, placements, stub_points=stub_points, detail=detail)
+    rec = Recorder(kinds, placements, stub_points=stub_points, detail=detail,
+                   skip_plain=skip_plain)  # fmt: skip
     module = target.module
     guest = SimpleNamespace(main=rec.wrap_main(module.main),
                             OPTIONS=getattr(module, "OPTIONS", None),

@@ -16,9 +16,12 @@ from dataclasses import dataclass, field
 
 from . import events as E
 from . import monitors
-from .conflict import enabled_count, segments
-from .record import P_ST, Placement, execute
+from .conflict import enabled_count, segments, width
+from .record import P_ST, P_W, Placement, execute
 from .schedule import Schedule, display_path, file_hash, runtime_hash
+
+
+BUDGET_SLACK_NS = 50_000_000
 
 
 class ExploreError(Exception):
@@ -43,8 +46,10 @@ class Report:
     kinds: list
     max_events: int
     runs: int = 0  # runs executed, the event-free one included
-    levels: dict = field(default_factory=dict)  # k -> runs at that k
+    levels: dict = field(default_factory=dict)  # k -> runs made at that k
+    space: dict = field(default_factory=dict)  # k -> runs the pruned search of level k takes
     plain: dict = field(default_factory=dict)  # k -> placements without pruning (counted)
+    found_at: int = 0  # the run (1-based, the event-free one included) that found it
     finding: Finding | None = None
     elapsed: float = 0.0
     base: object = None
@@ -53,9 +58,17 @@ class Report:
 
     @property
     def plain_total(self):
+        """1 + the plain placements of every level counted (None: not counted)."""
         if not self.plain:
             return None
         return 1 + sum(self.plain.values())
+
+    @property
+    def space_total(self):
+        """1 + the pruned search's runs over the levels whose plain size is counted."""
+        if not self.plain:
+            return None
+        return 1 + sum(self.space[k] for k in self.plain if k in self.space)
 
 
 class Explorer:
@@ -107,6 +120,13 @@ class Explorer:
         return rec, found
 
     def run_base(self):
+        if self.target.budget_ns is None:
+            # A virtual-time budget for every run, from a first run without one: injected
+            # events add handler runs, not milliseconds, so twice that plus 50 ms leaves
+            # room (a 10 ms poll timeout, say) and still ends a guest spinning for an event
+            # that was lost. Replays compute the same budget.
+            probe = execute(self.target, self.kinds, [], stub_points=False)
+            self.target.budget_ns = 2 * probe.virtual_ns + BUDGET_SLACK_NS
         rec, found = self.execute([])
         self.base = rec
         self.base_kind = rec.outcome.kind if rec.outcome.kind in ("deadlock", "budget") else None
@@ -126,7 +146,19 @@ class Explorer:
         return rank % s == i
 
     # Exhaustive -----------------------------------------------------------------------------------
+    def _children(self, placed, rec):
+        """The placements one more event can take after `placed` in rec: one per segment,
+        where the event is enabled. Yields (kind index, start, end)."""
+        lo = rec.index(placed[-1].label) if placed else 0
+        for ki, kind in enumerate(self.kinds):
+            for s, e in segments(rec, ki, kind, lo, self.prune):
+                if rec.points[e][P_ST][ki] & E.ENABLED:
+                    yield ki, s, e
+
     def exhaustive(self):
+        """Iterative deepening on k. A counterexample at k stops the search, but level k is
+        still run to its end when k < max_events, so that the size of the k+1 search, with
+        and without pruning, can be reported."""
         t0 = time.perf_counter()
         rep = Report("exhaustive", self.kinds, self.max_events)
         base, found = self.run_base()
@@ -134,66 +166,64 @@ class Explorer:
         if found:
             rep.finding = Finding(found[0], [], base, "the run without injected events")
             return self._done(rep, t0)
-        level = [([], base, None)]
-        rank = 0
+        nodes = [([], base)]
         for k in range(1, self.max_events + 1):
-            nxt = []
+            work = []
+            for placed, rec in nodes:
+                for ki, s, e in self._children(placed, rec):
+                    if k == 1 and not self._owned(len(work)):
+                        work.append(None)
+                        continue
+                    work.append((placed + [Placement(self.kinds[ki], rec.label(e))], ki, s, e))
+            work = [w for w in work if w is not None]
+            rep.space[k] = len(work)
             rep.levels[k] = 0
-            for placed, rec, _ in level:
-                lo = rec.index(placed[-1].label) if placed else 0
-                for ki, kind in enumerate(self.kinds):
-                    for s, e in segments(rec, ki, kind, lo, self.prune):
-                        st = rec.points[e][P_ST][ki]
-                        if k == 1:
-                            rank += 1
-                            if not self._owned(rank - 1):
-                                continue
-                        if not st & E.ENABLED:
-                            if k == 1:
-                                nxt.append((None, None, (ki, s, e)))
-                            continue
-                        child = placed + [Placement(kind, rec.label(e))]
-                        crec, found = self.execute(child)
-                        rep.levels[k] += 1
-                        if found:
-                            rep.finding = Finding(found[0], child, crec, f"exhaustive, k={k}")
-                            self._count_plain(rep, level if k == 1 else None, nxt)
-                            return self._done(rep, t0)
-                        nxt.append((child, crec, (ki, s, e)))
+            nxt = []
+            for child, ki, s, e in work:
+                crec, found = self.execute(child)
+                rep.levels[k] += 1
+                if found and rep.finding is None:
+                    rep.finding = Finding(found[0], child, crec, f"exhaustive, k={k}")
+                    rep.found_at = self.runs
+                    if k == self.max_events:
+                        break
+                nxt.append((child, crec, ki, s, e))
             if k == 1:
-                self._count_plain(rep, level, nxt)
-            level = [x for x in nxt if x[0] is not None]
+                rep.plain[1] = sum(width(self.base, s, e) for _, _, s, e in work)
+                if self.max_events >= 2 and len(nxt) == len(work):
+                    rep.plain[2] = self._plain2(nxt)
+            if rep.finding is not None:
+                if k < self.max_events:  # the next level's size, counted but not run
+                    rep.space[k + 1] = sum(1 for child, crec, *_ in nxt
+                                           for _ in self._children(child, crec))  # fmt: skip
+                break
+            nodes = [(child, crec) for child, crec, *_ in nxt]
         return self._done(rep, t0)
 
-    def _count_plain(self, rep, level, firsts):
-        """Placements a plain (unpruned) enumeration would run, for k = 1 and 2, counted from
-        the runs made: equivalent placements share their segment's run, so the second event's
-        choices after a first one at q are the points in [q, e) of the run without it plus the
-        points from e on of the segment's run (e its representative)."""
-        if level is None or rep.plain:
-            return
+    def _plain2(self, firsts):
+        """Placements of two events a plain (unpruned) enumeration would try, counted from the
+        level-1 runs: equivalent placements share their segment's run, so after a first event
+        at q in segment [s, e] the second one's choices are the points in [q, e) of the run
+        without it plus the points from e on in the segment's run."""
         base = self.base
         kinds = self.kinds
-        plain1 = 0
-        plain2 = 0
-        for child, crec, (ki, s, e) in firsts:
-            if not base.points[e][P_ST][ki] & E.ENABLED:
-                continue
-            width = e - s + 1
-            plain1 += width
-            if self.max_events < 2:
-                continue
+        total = 0
+        for child, crec, ki, s, e in firsts:
+            seg = base.points[s : e + 1]
+            n = sum(p[P_W] for p in seg)  # choice points in the segment; e is the last one
             for kj, kind2 in enumerate(kinds):
-                # points q..e-1 precede the first event's representative in both runs
-                inside = sum((j - s + 1) for j in range(s, e)
-                             if base.points[j][P_ST][kj] & E.ENABLED)  # fmt: skip
-                if kind2.moves_time and kinds[ki] == kind2:
-                    inside = 0  # the timer expired at the first placement: not armed after
                 after = enabled_count(crec, kj, crec.index(child[-1].label))
-                plain2 += inside + width * after
-        rep.plain[1] = plain1
-        if self.max_events >= 2:
-            rep.plain[2] = plain2
+                inside = 0
+                if not (kind2.moves_time and kinds[ki] == kind2):  # else: not armed after
+                    # a first event at the x-th point of the segment, a second one at a point
+                    # from x up to (not including) e: x-th.. of the expanded positions
+                    flags = [bool(p[P_ST][kj] & E.ENABLED) for p in seg for _ in range(p[P_W])]
+                    run = 0
+                    for x in range(n - 2, -1, -1):
+                        run += flags[x]
+                        inside += run
+                total += inside + n * after
+        return total
 
     # PCT ------------------------------------------------------------------------------------------
     def pct(self, runs, depth=None, seed=0):
@@ -258,7 +288,8 @@ class Explorer:
         if not usable:
             return self._done(rep, t0)
         one = st.sampled_from(usable).flatmap(
-            lambda ki: st.tuples(st.just(ki), st.integers(0, len(enabled[ki]) - 1)))
+            lambda ki: st.tuples(st.just(ki), st.integers(0, len(enabled[ki]) - 1))
+        )
         found_runs = []
         rep.levels[self.max_events] = 0
 

@@ -62,6 +62,7 @@ class Xen:
         self.counts = {}  # hypercall number -> calls, for benchmarks and reports
         self.hvm_params = {}
         self.grant_frames = {}  # grant-table frame idx -> gpfn (grant_table.py)
+        self.grant_pages = {}  # gpfn above guest RAM -> host page of a grant frame there
         self.on_yield = []  # fn(vcpu) on SCHEDOP_yield: backends that poll (pvconsole)
         self.callback_type = None  # HVM_PARAM_CALLBACK_IRQ type (None: no callback)
         self.callback_vector = 0

@@ -56,13 +56,13 @@ class VirtualSBI:
                                                    B.SBI_EXT_LEGACY_CONSOLE_PUTCHAR}  # fmt: skip
 
     # Dispatch -------------------------------------------------------------------------------
-    def ecall(self, vcpu, eid):
-        """An SBI call from vcpu with a7 = eid: returns (a0, a1)."""
+    def ecall(self, vcpu, eid, fid):
+        """An SBI call from vcpu with a7 = eid, a6 = fid: returns (a0, a1)."""
         if eid <= 0x0F:
             fid = None
             a0, a1 = self._legacy(vcpu, eid), None
         else:
-            fid = _s32(vcpu.reg("a6"))
+            fid = _s32(fid)
             fn = self.extensions.get(eid)
             a0, a1 = NOT_SUPPORTED if fn is None else fn(vcpu, fid)
         key = (eid, fid)

@@ -343,6 +343,8 @@ class Arch:
         the entry clears first (only SSIP is writable from S-mode)."""
         if not 0 < cause < _NCAUSES:
             raise ValueError("interrupt cause out of range")
+        if ack & ~B.SIP_SSIP:
+            raise ValueError("only sip.SSIP can be acknowledged from S-mode")
         old = self.handlers.get(cause)
         if old is None or old[2] != ack:
             pro, epi = _entry(ack)

@@ -15,7 +15,9 @@
  *   test=spin                  loop forever without leaving the CPU
  *   test=yield                 SCHEDOP_yield forever
  *   test=idle                  `sti; hlt` with nothing armed
- *   (triple32 is handled in start.S: ud2 in 32-bit mode before anything is set up)
+ *   test=grant_above           a grant frame mapped above guest RAM, then moved (Mini-OS)
+ *   (start.S handles two more, as the whole command line: triple32, ud2 in 32-bit mode
+ *   before anything is set up; idt32, a #UD through a 32-bit IDT of its own)
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -66,6 +68,7 @@
 extern char hypercall_page[4096];
 extern char isr_stubs[];
 extern uint32_t entry_ebx, entry_cr0, entry_cr4, entry_eflags, entry_efer, entry_hc32;
+extern uint32_t entry_idt32;
 extern uint16_t entry_cs, entry_tr;
 
 void kexit(int status) __attribute__((noreturn));
@@ -489,6 +492,26 @@ static void test_exceptions(void)
     expect("#NM", 7, 0, 0);
 }
 
+/* Mini-OS's PVH build maps its grant frames just above the last e820 entry, where there is
+ * no RAM: Xen adds them to the physmap wherever the guest asks. 768 MiB: identity-mapped by
+ * start.S, far above the board's RAM. */
+static void test_grant_above(void)
+{
+    const uint64_t gpfn = 0x30000;
+    volatile uint32_t *at = (volatile uint32_t *)(uintptr_t)(gpfn << 12);
+    struct { uint16_t domid, size; uint32_t space; uint64_t idx, gpfn; } x =
+        { DOMID_SELF, 0, XENMAPSPACE_grant_table, 0, gpfn };
+    long r = hypercall(HYPERVISOR_memory_op, XENMEM_add_to_physmap, (unsigned long)&x, 0);
+    CHECK(r == 0, "add_to_physmap(grant_table 0 at %lx) = %ld", gpfn, r);
+    CHECK(at[0] == 0 && at[1023] == 0, "a new grant frame is not empty");
+    at[1] = 0x600dcafe;
+    x.gpfn = gpfn + 1;                          /* a move takes the contents along */
+    r = hypercall(HYPERVISOR_memory_op, XENMEM_add_to_physmap, (unsigned long)&x, 0);
+    CHECK(r == 0, "moving grant frame 0 = %ld", r);
+    CHECK(at[1024 + 1] == 0x600dcafe, "the moved frame holds %x", at[1024 + 1]);
+    printk("grant_above: frame 0 at %lx\n", gpfn + 1);
+}
+
 static void parse(const char *cmdline, const char *key, char *out, size_t n)
 {
     size_t k = strlen(key);
@@ -522,7 +545,10 @@ int kmain(uint32_t start_info)
     }
     map_shared_info();
 
-    if (!strncmp(test, "hello", 6)) {
+    if (!strncmp(cmdline, "idt32", 5)) {       /* start.S took a #UD in 32-bit mode */
+        printk("idt32: %u #UD taken through a 32-bit IDT\n", entry_idt32);
+        return entry_idt32 == 1 ? 0 : 1;
+    } else if (!strncmp(test, "hello", 6)) {
         test_hello(cmdline);
     } else if (!strncmp(test, "timer", 6)) {
         int n = 0;
@@ -548,6 +574,8 @@ int kmain(uint32_t start_info)
         for (;;) hypercall(HYPERVISOR_sched_op, SCHEDOP_yield, 0, 0);
     } else if (!strncmp(test, "idle", 5)) {
         __asm__ volatile("sti; hlt");
+    } else if (!strncmp(test, "grant_above", 12)) {
+        test_grant_above();
     } else {
         printk("unknown test '%s'\n", test);
         return 2;

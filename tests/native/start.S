@@ -49,6 +49,28 @@ _start32:
         jne 1f
         ud2
 1:
+        /* "idt32": a #UD taken through a 32-bit IDT of our own, before long mode. */
+        test %eax, %eax
+        jz 1f
+        cmpl $0x33746469, (%eax)        /* "idt3" */
+        jne 1f
+        cmpb $0x32, 4(%eax)             /* "2" */
+        jne 1f
+        mov $isr32_ud, %edx             /* gate 6: a 32-bit interrupt gate, our CS */
+        mov %edx, %ecx
+        and $0xFFFF, %edx
+        xor %eax, %eax
+        mov %cs, %ax
+        shl $16, %eax
+        or %eax, %edx
+        mov %edx, idt32 + 6 * 8
+        and $0xFFFF0000, %ecx
+        or $0x8E00, %ecx
+        mov %ecx, idt32 + 6 * 8 + 4
+        lidt idt32_ptr
+        ud2                             /* the handler skips it */
+        mov entry_ebx, %ebx
+1:
         /* A hypercall from 32-bit code: console_io(CONSOLEIO_write, len, msg) in ebx, ecx,
          * edx, with no hypercall page yet (vmcall directly, as the page would). */
         mov $18, %eax
@@ -105,6 +127,13 @@ start64:
         call kexit                      /* does not return */
 3:      hlt
         jmp 3b
+
+        .code32
+isr32_ud:                               /* frame: EIP, CS, EFLAGS (no error code for #UD) */
+        addl $2, (%esp)
+        incl entry_idt32
+        iret
+        .code64
 
 /* Interrupt entry: vector v's stub is at isr_stubs + 16 * v. Vectors whose exceptions push
  * an error code get none pushed here; the others push 0, so every frame looks the same. */
@@ -180,20 +209,26 @@ gdt:    .quad 0, 0x00209A0000000000, 0x0000920000000000
 gdt_ptr:
         .word gdt_ptr - gdt - 1
         .long gdt
+idt32_ptr:
+        .word 7 * 8 - 1
+        .long idt32
 
         .data
         .globl entry_ebx, entry_cr0, entry_cr4, entry_eflags, entry_efer, entry_cs, entry_tr
-        .globl entry_hc32
+        .globl entry_hc32, entry_idt32
 entry_ebx:      .long 0
 entry_cr0:      .long 0
 entry_cr4:      .long 0
 entry_eflags:   .long 0
 entry_efer:     .long 0
 entry_hc32:     .long 0
+entry_idt32:    .long 0
 entry_cs:       .word 0
 entry_tr:       .word 0
 
         .bss
+        .align 8
+idt32:  .skip 7 * 8
         .align 4096
 pml4:   .skip 4096
 pdpt:   .skip 4096

@@ -112,6 +112,16 @@ def test_timer_interrupts_after_set_timer_op_and_sti_hlt(kernels, method):
     assert r.virtual_ns >= 5_000_000  # five 1 ms timers, in virtual time
 
 
+def test_grant_frames_can_be_mapped_above_guest_ram(kernels):
+    # Mini-OS's PVH build puts them just above its last e820 entry; Xen adds them to the p2m
+    # wherever the guest asks (arch/x86/mm.c xenmem_add_to_physmap_one).
+    machine, r = boot(kernels["elf64"], "test=grant_above")
+    assert_clean(r)
+    assert "grant_above: frame 0 at 30001" in r.console
+    hv = machine.hypervisor
+    assert hv.grant_frames == {0: 0x30001} and list(hv.grant_pages) == [0x30001]
+
+
 # CPU exceptions through the guest's IDT ---------------------------------------------------
 def test_exceptions_are_delivered_through_the_guests_idt(kernels):
     machine, r = boot(kernels["elf64"], "test=exceptions")
@@ -126,6 +136,13 @@ def test_exceptions_are_delivered_through_the_guests_idt(kernels):
     # each fault exactly once: no #DF from QEMU's stale "exception in flight"
     vectors = [v for v, _, _ in machine.vcpus[0].exceptions]
     assert vectors == [6, 3, 0, 13, 14, 14, 14, 14, 13, 0x80, 7]
+
+
+def test_an_exception_in_32_bit_mode_goes_through_a_32_bit_idt(kernels):
+    machine, r = boot(kernels["elf64"], "idt32")
+    assert_clean(r)
+    assert "idt32: 1 #UD taken through a 32-bit IDT" in r.console
+    assert list(machine.vcpus[0].exceptions)[0][:2] == (6, None)
 
 
 @pytest.mark.parametrize("cmdline, mode, insn", [
@@ -271,6 +288,14 @@ def test_loader_tolerates_an_empty_pt_load_at_0_and_a_pt_interp(tmp_path, notes_
     machine, r = native.run_kernel(path, budget_ns=10**6)
     assert r.status == 4 and r.outcome.kind == "deadlock"  # it ran: sti; hlt, then nothing
     assert machine.ram.read(0x100002, 0x2FFE) == bytes(0x2FFE)  # .bss zeroed
+
+
+def test_a_kernel_linked_at_0_is_entered_at_0(tmp_path):
+    # Mini-OS's PVH build: PHYS32_ENTRY = 0. Unicorn must not take 0 for its stop address.
+    path = tmp_path / "k"
+    path.write_bytes(elf64([(0, _IDLE, 0x1000, 7)], entry_note=0))
+    machine, r = native.run_kernel(path, budget_ns=10**6)
+    assert r.status == 4 and r.outcome.kind == "deadlock", r.outcome.message  # sti; hlt ran
 
 
 def test_reserve_cuts_the_special_pages_out_of_ram():

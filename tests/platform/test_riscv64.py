@@ -4,14 +4,14 @@
 from pathlib import Path
 
 import pytest
-
-from micropv import boards
 from micropv.platform import cli
 from micropv.platform.launch import run_guest
 from micropv.platform.xen.irqs_riscv import VcpuIrqs
 from micropv.runtime.abi import hvm as H
 from micropv.runtime.abi import sbi as B
 from micropv.runtime.abi import xen as X
+
+from micropv import boards
 
 BOARD = "sbi-riscv64"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -183,7 +183,7 @@ def test_stip_taken_by_a_handler_and_legacy_set_timer():
         a.safe_halt()  # wfi; csrsi sstatus, SIE: taken right after the wfi wakes
         a.cli()
 
-    result = ok(run(main))
+    ok(run(main))
     assert seen["handled"] == 1 and seen["cause"] == B.IRQ_S_TIMER
     assert seen["legacy"] == (0, 0xDEAD)  # legacy calls set a0 only; a1 is left alone
 
@@ -507,3 +507,17 @@ def test_ebreak_and_unrouted_interrupts_fault_with_a_report():
     assert (result.status, result.outcome.kind) == (3, "fault")
     assert "ebreak" in result.outcome.message
     assert "scause=0x8000000000000005" in result.outcome.report
+
+
+def test_ucalls_travel_over_the_micropv_extension():
+    synced = []
+
+    def main(rt):
+        rt.sync(3, 7)
+        rt.check(1 == 2, "one is not two")
+
+    result = run(main, setup=lambda m: setattr(m, "on_sync", lambda m, msg: synced.append(msg)))
+    assert [(m.kind, m.a, m.b) for m in synced] == [("sync", 3, 7)]
+    assert (result.status, result.outcome.kind) == (1, "check")
+    assert "one is not two" in result.outcome.message
+    assert result.machine.hypervisor.sbi.counts[(B.SBI_EXT_MICROPV, 0)] == 2

@@ -6,7 +6,6 @@ import itertools
 from pathlib import Path
 
 import pytest
-
 from micropv.platform.launch import run_guest
 from micropv.platform.xen.irqs_riscv import (
     IRQ_VS_EXT,
