@@ -68,6 +68,7 @@ class Upcall:
     def entry(self, vector):
         """The top half: the CPU's interrupt entry calls this with interrupts off."""
         self.upcalls += 1
+        self.rt.hal.note("upcall", vector)  # for the host's trace, on every architecture
         if self.eoi_in_entry:
             self.eois += 1  # written by the entry code (see the arch's setup_upcall)
         if not self.handle():

@@ -4,7 +4,6 @@
 from bisect import bisect_right
 
 from micropv.runtime.abi import event_channel as E
-from micropv.runtime.abi import hvm as H
 from micropv.runtime.abi import xen as X
 
 APIC_EOI_OFFSET = 0xB0  # an MMIO write there is an EOI, counted on its own
@@ -47,27 +46,19 @@ def handler_starts(events, what="handler"):
     return out
 
 
-def upcall_vectors(machine):
-    hv = machine.hypervisor
-    vectors = {xv.upcall_vector for xv in hv.vcpus if xv.upcall_vector}
-    if hv.callback_type == H.HVM_PARAM_CALLBACK_TYPE_VECTOR:
-        vectors.add(hv.callback_vector)
-    return vectors
-
-
-def upcalls(events, vectors):
-    """(upcalls, spurious): injections of an upcall vector, and those whose handler picked no
-    port (no `dispatch` note between its handler_start and handler_end)."""
+def upcalls(events):
+    """(upcalls, spurious): the runtime notes `upcall` at the top of every upcall, inside the
+    handler span the vCPU traced (x86 IDT entry, riscv64 stvec entry alike); an upcall whose
+    handler dispatched no port (no `dispatch` note before handler_end) was spurious."""
     total = spurious = 0
-    expect = False  # the next handler_start is an upcall's
     stack = []  # per open handler: [is an upcall, dispatched something]
     for _, _, kind, f in events:
-        if kind == "inject":
-            expect = f["vector"] in vectors
-            total += expect
-        elif kind == "handler_start":
-            stack.append([expect, False])
-            expect = False
+        if kind == "handler_start":
+            stack.append([False, False])
+        elif kind == "note" and f["what"] == "upcall":
+            total += 1
+            if stack:
+                stack[-1][0] = True
         elif kind == "note" and f["what"] == "dispatch" and stack:
             stack[-1][1] = True
         elif kind == "handler_end" and stack:
@@ -116,7 +107,7 @@ def measure(machine, result):
     unmask_op = (X.HYPERVISOR_event_channel_op, E.EVTCHNOP_unmask)
     unmask_hcs = sum(1 for f in hypercalls if (f["nr"], f["op"]) == unmask_op)
     unmasks = sum(1 for _, _, kind, f in events if kind == "note" and f["what"] == "unmask")
-    n_upcalls, n_spurious = upcalls(events, upcall_vectors(machine))
+    n_upcalls, n_spurious = upcalls(events)
     delivered = len(latencies)
     exits = {
         "hypercall": len(hypercalls),
