@@ -3,7 +3,7 @@
 # 0 when clean, 2 on a usage error.
 #
 # A guest file may carry its own defaults for the explorer:
-#   EXPLORE = {"args": {"n": 3}, "events": "send:1,timer", "max_events": 2}
+#   EXPLORE = {"args": {"n": 5}, "events": "send:1,timer", "max_events": 2}
 import os
 import sys
 
@@ -12,6 +12,8 @@ from .events import parse_events
 from .record import Target
 from .schedule import Schedule, display_path, file_hash, runtime_hash
 from .search import ExploreError, Explorer
+
+EXHAUSTIVE_MAX_K = 2  # beyond this the exhaustive mode goes on with PCT
 
 
 def add_parser(sub):
@@ -118,14 +120,18 @@ def print_finding(report_or_rec, finding, schedule, out, quiet=False, explorer=N
     if not quiet and explorer is not None:
         from . import timeline
 
-        rec, found = explorer.execute(finding.placements, detail=True)
-        match = [x for x in found if x.kind == v.kind] or [v]
+        rec, _ = explorer.execute(finding.placements, detail=True)
         out("")
-        for line in timeline.build(rec, match[0]):
+        for line in timeline.build(rec, None):
             out("  " + line)
 
 
 def _summary(rep, out):
+    if rep.mode != "exhaustive":
+        what = {"pct": "PCT", "random": "Hypothesis, shrinking included",
+                "plain": "every placement, no pruning"}[rep.mode]  # fmt: skip
+        out(f"runs: {rep.runs} ({what}); {rep.elapsed:.1f} s")
+        return
     for k in sorted(set(rep.levels) | set(rep.space)):
         made = rep.levels.get(k, 0)
         space = rep.space.get(k)
@@ -207,7 +213,14 @@ def main(args):
             out(f"  events {', '.join(k.spec for k in ex.kinds)}; {args.mode}, "
                 f"k <= {max_events}{shard}")  # fmt: skip
             if args.mode == "exhaustive":
-                rep = ex.exhaustive()
+                # Exhaustive up to k = 2; deeper levels by PCT (--runs runs each).
+                rep = ex.exhaustive(max_k=min(max_events, EXHAUSTIVE_MAX_K))
+                for depth in range(EXHAUSTIVE_MAX_K + 1, max_events + 1):
+                    if rep.finding is not None:
+                        break
+                    _summary(rep, out)
+                    out(f"  k={depth}: PCT, {args.runs} runs")
+                    rep = ex.pct(args.runs, depth, args.seed)
             elif args.mode == "pct":
                 rep = ex.pct(args.runs, max_events, args.seed)
             else:

@@ -64,20 +64,35 @@ def canonical(explorer, placements, kind):
 
 
 def minimise(explorer, finding):
-    """ddmin, then canonical placements; re-runs the result for its record."""
+    """ddmin, then canonical placements; re-runs the result for its record. Labels count
+    every HAL boundary, handlers' included, so dropping an early event shifts the points the
+    later ones meant: ddmin then keeps both. For that case a few events more: when two or
+    three remain, the exhaustive search for fewer (k = 1, then 2) settles it, as iterative
+    deepening would have."""
     kind = finding.violation.kind
+    n0 = len(finding.placements)
 
     def fails(sub):
         _, found = explorer.execute(sub)
         return covers(found, kind)
 
-    small = ddmin(finding.placements, fails) if len(finding.placements) > 1 else finding.placements
+    small = ddmin(finding.placements, fails) if n0 > 1 else finding.placements
+    how = finding.how
+    if 1 < len(small) <= 3:
+        from .search import Explorer
+
+        sub = Explorer(explorer.target, explorer.kinds, max_events=len(small) - 1,
+                       stub_points=explorer.stub_points, prune=True)  # fmt: skip
+        rep = sub.exhaustive(want=kind)
+        explorer.runs += sub.runs
+        if rep.finding is not None:
+            small = rep.finding.placements
+            how += f", then exhaustive k <= {len(small)}"
     small = canonical(explorer, small, kind)
     rec, found = explorer.execute(small)
     match = [v for v in found if v.kind == kind]
     if not match:  # cannot happen for deterministic runs; keep the original then
         return finding
-    how = finding.how
-    if len(small) < len(finding.placements):
-        how += f", ddmin {len(finding.placements)} -> {len(small)} events"
+    if len(small) < n0:
+        how += f": {n0} -> {len(small)} events"
     return Finding(match[0], small, rec, how)

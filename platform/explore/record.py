@@ -123,7 +123,9 @@ class Recorder:
         self.idles = []
         self._py = None  # (point index, region frame) of the Python step in progress
         self._return_point = None
-        self._skipped = 0  # plain stub instructions since the last stored point
+        self._skipped = 0  # plain stub instructions folded into the next stored point
+        self._prov = None  # the last plain instruction's point, until the next one shows it
+        # was equivalent (folded) or not (stored)
         self._classes = {}  # instruction address -> class (conflict.classify_instruction)
 
     # Setting up ---------------------------------------------------------------------------------
@@ -230,13 +232,30 @@ class Recorder:
             self.snaps.append((len(self.points), before, self._snapshot()))
         return fired
 
-    def _record(self, kind, rflags, op, addr, size, rw):
+    def _record(self, kind, rflags, op, addr, size, rw, provisional=False):
         st = tuple([probe() for probe in self._probes])
         snap = self._snapshot() if self.detail else None
-        self.points.append((self.N, self.i, kind, (rflags >> 9) & 1, len(self.trace),
-                            self.tsc_reads, op, addr, size, rw, st, snap,
-                            1 + self._skipped))  # fmt: skip
+        point = (self.N, self.i, kind, (rflags >> 9) & 1, len(self.trace), self.tsc_reads, op,
+                 addr, size, rw, st, snap, 1 + self._skipped)  # fmt: skip
         self._skipped = 0
+        if provisional:
+            self._prov = point
+        else:
+            self.points.append(point)
+
+    def _settle(self, rflags):
+        """A plain stub instruction is equivalent to the point after it -- unless something
+        happened in between (code outside the stub area ran: a hypercall, time was read, IF
+        changed): then it is a point of its own after all."""
+        prov = self._prov
+        if prov is None:
+            return
+        self._prov = None
+        if (len(self.trace) != prov[P_TLEN] or self.tsc_reads != prov[P_TSC]
+                or (rflags >> 9) & 1 != prov[P_IF]):  # fmt: skip
+            self.points.append(prov)
+        else:
+            self._skipped += prov[P_W]
 
     def _python_step(self, opens, interrupts_on):
         """Close the Python step in progress (if any) at this point, and open one here if
@@ -261,10 +280,11 @@ class Recorder:
         self.N += 1
         self.i = 0
         self._prev_insn = None
+        rflags = self.fast.read(_RFLAGS)
+        self._settle(rflags)
         plan = self.plan
         if self._next < len(plan) and plan[self._next].label == (self.N, 0):
             self._fire_due((self.N, 0), True)
-        rflags = self.fast.read(_RFLAGS)
         self._python_step(op != "run", rflags & 0x200)
         self._record(HAL, rflags, op, addr, size, rw)
         # vcpu.boundary() runs next: whatever became deliverable is delivered there.
@@ -273,12 +293,13 @@ class Recorder:
         if self.machine.outcome is not None:
             return
         self.i += 1
+        f = self.fast
+        rflags = f.read(_RFLAGS)
+        self._settle(rflags)
         fired = 0
         plan = self.plan
         if self._next < len(plan) and plan[self._next].label == (self.N, self.i):
             fired = self._fire_due((self.N, self.i), True)
-        f = self.fast
-        rflags = f.read(_RFLAGS)
         cpu = self.cpu
         prev = self._prev_insn
         self._prev_insn = address
@@ -296,7 +317,7 @@ class Recorder:
             if cls is None:
                 cls = self._classes[address] = _classify(cpu.ram, address)
             if cls == "plain" and not fired and not deliver and self.skip_plain:
-                self._skipped += 1
+                self._record(INSN, rflags, "insn", address, size, "", provisional=True)
                 return
             self._py = None
         self._record(INSN, rflags, "insn", address, size, "")
@@ -310,6 +331,7 @@ class Recorder:
             return
         self.i += 1
         self._py = None
+        self._settle(self.fast.read(_RFLAGS))
         plan = self.plan
         if self._next < len(plan) and plan[self._next].label == (self.N, self.i):
             self._fire_due((self.N, self.i), False)
@@ -395,6 +417,9 @@ class Recorder:
 
     def record(self, result, options):
         m = self.machine
+        if self._prov is not None:
+            self.points.append(self._prov)  # what followed it ended the run
+            self._prov = None
         hv = m.hypervisor
         si = hv.shared_info
         lay = hv.layout

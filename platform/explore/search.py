@@ -20,7 +20,6 @@ from .conflict import enabled_count, segments, width
 from .record import P_ST, P_W, Placement, execute
 from .schedule import Schedule, display_path, file_hash, runtime_hash
 
-
 BUDGET_SLACK_NS = 50_000_000
 
 
@@ -74,7 +73,13 @@ class Report:
 class Explorer:
     def __init__(self, target, kinds=None, max_events=2, stub_points=True, prune=True,
                  shard=(0, 1), jsonl=None, progress=None):  # fmt: skip
+        from micropv import boards
+
         self.target = target
+        arch = boards.get(target.board).arch
+        if arch != "x86_64":
+            raise ExploreError(f"board {target.board}: guest runs are explored on x86_64 boards "
+                               f"only so far ({arch}: see docs/explore.md, host-internal races)")  # fmt: skip
         self.kinds = list(kinds) if kinds is not None else self.default_kinds()
         if not self.kinds:
             raise ExploreError("no host events to place: the guest's backend() binds no "
@@ -106,7 +111,7 @@ class Explorer:
 
     def execute(self, placements, detail=False):
         rec = execute(self.target, self.kinds, placements, stub_points=self.stub_points,
-                      detail=detail)  # fmt: skip
+                      detail=detail, skip_plain=self.prune)  # fmt: skip
         found = monitors.check(rec, self.base_kind)
         self.runs += 1
         if self.jsonl is not None:
@@ -155,19 +160,21 @@ class Explorer:
                 if rec.points[e][P_ST][ki] & E.ENABLED:
                     yield ki, s, e
 
-    def exhaustive(self):
-        """Iterative deepening on k. A counterexample at k stops the search, but level k is
-        still run to its end when k < max_events, so that the size of the k+1 search, with
-        and without pruning, can be reported."""
+    def exhaustive(self, want=None, max_k=None):
+        """Iterative deepening on k, up to max_k (default: max_events). A counterexample at k
+        stops the search, but level k is still run to its end when k < max_k, so that the
+        size of the k+1 search, with and without pruning, can be reported. want: only
+        violations of this kind count."""
         t0 = time.perf_counter()
-        rep = Report("exhaustive", self.kinds, self.max_events)
+        top = self.max_events if max_k is None else max_k
+        rep = Report("exhaustive" if self.prune else "plain", self.kinds, top)
         base, found = self.run_base()
         rep.base = base
         if found:
             rep.finding = Finding(found[0], [], base, "the run without injected events")
             return self._done(rep, t0)
         nodes = [([], base)]
-        for k in range(1, self.max_events + 1):
+        for k in range(1, top + 1):
             work = []
             for placed, rec in nodes:
                 for ki, s, e in self._children(placed, rec):
@@ -182,18 +189,20 @@ class Explorer:
             for child, ki, s, e in work:
                 crec, found = self.execute(child)
                 rep.levels[k] += 1
+                if want is not None:
+                    found = [v for v in found if v.kind == want]
                 if found and rep.finding is None:
                     rep.finding = Finding(found[0], child, crec, f"exhaustive, k={k}")
                     rep.found_at = self.runs
-                    if k == self.max_events:
+                    if k == top:
                         break
                 nxt.append((child, crec, ki, s, e))
             if k == 1:
                 rep.plain[1] = sum(width(self.base, s, e) for _, _, s, e in work)
-                if self.max_events >= 2 and len(nxt) == len(work):
+                if top >= 2 and len(nxt) == len(work):
                     rep.plain[2] = self._plain2(nxt)
             if rep.finding is not None:
-                if k < self.max_events:  # the next level's size, counted but not run
+                if k < top:  # the next level's size, counted but not run
                     rep.space[k + 1] = sum(1 for child, crec, *_ in nxt
                                            for _ in self._children(child, crec))  # fmt: skip
                 break
