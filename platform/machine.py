@@ -170,7 +170,7 @@ class Machine:
         if stall_s:
             from .watchdog import Watchdog
 
-            with Watchdog(self, hal, stall_s) as dog:
+            with Watchdog(self.vcpus, lambda: hal.boundaries, stall_s, True) as dog:
                 try:
                     self._run_python(hal, main, options, config)
                 except KeyboardInterrupt as exc:

@@ -4,8 +4,6 @@
 # and xenstore pages, write hvm_start_info -- then enters the kernel at its
 # XEN_ELFNOTE_PHYS32_ENTRY through pvh_boot's trampoline. docs/native-guests.md.
 import os
-import threading
-import time
 
 from unicorn import x86_const as X
 
@@ -15,6 +13,7 @@ from . import pvh_boot
 from .emu.stop import EXIT_GUEST_ERROR, Outcome, Stop
 from .loader import Image, ImageError, place, read_image
 from .machine import Machine, Result
+from .watchdog import Watchdog
 from .xen import pvconsole
 
 
@@ -56,7 +55,7 @@ def run(machine, pc, stall_s=None):
     seconds -- the one case the virtual-time budget cannot see."""
     vcpu = machine.vcpus[0]
     if stall_s:
-        with _StallWatch(vcpu, stall_s) as dog:
+        with Watchdog([vcpu], lambda: vcpu.boundaries, stall_s) as dog:
             vcpu.stall = (
                 dog,
                 f"the kernel did not leave the CPU (no hypercall, hlt, exception "
@@ -73,40 +72,6 @@ def run(machine, pc, stall_s=None):
                                "outcome"))  # fmt: skip
     return Result(machine.outcome.status, machine.outcome, machine.console_text(),
                   machine.messages, machine.clock.now, machine.trace)  # fmt: skip
-
-
-class _StallWatch(threading.Event):
-    """Stops emulation from another thread (uc_emu_stop is safe there) once the vCPU has made
-    no exit for stall_s wall seconds. Unlike a Python guest's watchdog it needs no
-    KeyboardInterrupt: the kernel's code runs inside emu_start, which the stop ends."""
-
-    def __init__(self, vcpu, stall_s):
-        super().__init__()
-        self.vcpu = vcpu
-        self.stall_s = stall_s
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="micropv-stall", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
-        return False
-
-    def _watch(self):
-        last, since = self.vcpu.boundaries, time.monotonic()
-        while not self._done.wait(min(0.25, self.stall_s)):
-            now = time.monotonic()
-            if self.vcpu.boundaries != last:
-                last, since = self.vcpu.boundaries, now
-            elif self.is_set() or now - since >= self.stall_s:
-                # Again on every tick until the run ends: a stop that lands while the host,
-                # not emu_start, is running does nothing.
-                self.set()
-                self.vcpu.fast.stop()
 
 
 def _run(machine, vcpu, pc):

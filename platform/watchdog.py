@@ -1,20 +1,31 @@
-# A safety net for guests that stop touching the machine: guest Python stuck in a pure-Python
-# loop makes no HAL call, so virtual time stands still and the virtual budget cannot end the
-# run. The watchdog watches for *progress* (HAL calls), not for time: a guest that keeps
-# calling into the machine is never interrupted by it, so runs stay deterministic.
+# A safety net for runs that stop making progress in a way virtual time cannot see: guest
+# Python stuck in a pure-Python loop (no HAL call), or a native kernel spinning inside
+# emu_start (no exit). The watchdog watches a progress counter, not time: a run that keeps
+# making progress is never interrupted by it, so runs stay deterministic.
 import _thread
 import threading
 import time
 
 
-class Watchdog:
-    def __init__(self, machine, hal, stall_s):
-        self.machine = machine
-        self.hal = hal
+class Watchdog(threading.Event):
+    """Set (as an Event) once `progress()` has not changed for stall_s wall seconds; then it
+    stops emulation on every vCPU (uc_emu_stop is safe from another thread, unicorn-notes
+    §0.5) and, with interrupt_main, raises KeyboardInterrupt in the main thread to end a
+    Python loop. Without it, it re-stops on every tick until the run ends: a stop that lands
+    while the host, not emu_start, is running does nothing."""
+
+    def __init__(self, vcpus, progress, stall_s, interrupt_main=False):
+        super().__init__()
+        self.vcpus = vcpus
+        self.progress = progress
         self.stall_s = stall_s
-        self.fired = False
+        self.interrupt_main = interrupt_main
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="micropv-watchdog", daemon=True)
+
+    @property
+    def fired(self):
+        return self.is_set()
 
     def __enter__(self):
         self._thread.start()
@@ -26,15 +37,17 @@ class Watchdog:
         return False
 
     def _watch(self):
-        last = self.hal.boundaries
-        since = time.monotonic()
-        while not self._done.wait(min(0.5, self.stall_s)):
+        last, since = self.progress(), time.monotonic()
+        while not self._done.wait(min(0.25, self.stall_s)):
             now = time.monotonic()
-            if self.hal.boundaries != last:
-                last, since = self.hal.boundaries, now
-            elif now - since >= self.stall_s:
-                self.fired = True
-                for vcpu in self.machine.vcpus:
-                    vcpu.fast.stop()  # emu_stop from another thread is safe (unicorn-notes §0.5)
-                _thread.interrupt_main()
-                return
+            if not self.is_set() and self.progress() != last:
+                last, since = self.progress(), now
+            elif self.is_set() or now - since >= self.stall_s:
+                first = not self.is_set()
+                self.set()
+                for vcpu in self.vcpus:
+                    vcpu.fast.stop()
+                if self.interrupt_main:
+                    if first:
+                        _thread.interrupt_main()
+                    return
