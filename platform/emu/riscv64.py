@@ -18,12 +18,13 @@ from unicorn import (
 )
 from unicorn import riscv_const as R
 
-from ..clock import COST_BRIDGE_NS, COST_HYPERCALL_NS, COST_RUN_SLICE_NS
+from ..clock import COST_HYPERCALL_NS, COST_RUN_SLICE_NS
 from ..xen.irqs_riscv import VcpuIrqs
 from . import report_riscv
 from .fastbatch import BatchRead, BatchWrite
 from .fastuc import FastUC
-from .stop import EXIT_DEADLOCK, EXIT_VCPU_FAULT, HostBug, Outcome, Stop
+from .slice import run_bridge, run_slice
+from .stop import EXIT_DEADLOCK, EXIT_VCPU_FAULT, Outcome, Stop
 
 WFI = 0x10500073
 PRIV_S = 1
@@ -270,23 +271,12 @@ class RiscvVCPU:
     def run(self, pc):
         """Run guest code from pc until it executes the return point's `wfi`. Bridges run
         their Python function and continue; any other `wfi` idles the vCPU."""
-        f = self.fast
-        uc = self.uc
         machine = self.machine
         irqs = self.irqs
         while True:
             if irqs.mask or self.level is not None:
                 self.entry()
-            uc._hook_exception = None
-            err = f.start(pc)
-            exc = uc._hook_exception
-            if exc is not None:
-                uc._hook_exception = None
-                if isinstance(exc, (Stop, KeyboardInterrupt)):
-                    raise exc
-                raise HostBug(f"host exception in a Unicorn hook: {exc!r}") from exc
-            if machine.outcome is not None:
-                raise Stop(machine.outcome)
+            err = run_slice(self, pc)
             stop = self._stop_regs.read()
             pc = stop[0]
             self._sip = stop[1]
@@ -298,13 +288,7 @@ class RiscvVCPU:
                 return
             fn = self.bridges.get(pc)
             if fn is not None:
-                self.clock.advance(COST_BRIDGE_NS)
-                if self.trace.enabled:
-                    self.trace.event("handler_start", self.id, rip=pc - 4)
-                    fn()
-                    self.trace.event("handler_end", self.id, rip=pc - 4)
-                else:
-                    fn()
+                run_bridge(self, fn, pc - 4)
                 continue
             if not self.ram.valid(pc - 4, 4) or self.ram.u32(pc - 4) != WFI:
                 self.fault(-1, pc, "emulation stopped without a wfi")

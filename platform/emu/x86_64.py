@@ -15,11 +15,12 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from ..clock import COST_BRIDGE_NS, COST_HYPERCALL_NS, COST_INJECT_NS, COST_RUN_SLICE_NS
+from ..clock import COST_HYPERCALL_NS, COST_INJECT_NS, COST_RUN_SLICE_NS
 from . import report, scan
 from .fastuc import FastUC
 from .lapic import VLAPIC
-from .stop import EXIT_DEADLOCK, EXIT_VCPU_FAULT, HostBug, Outcome, Stop
+from .slice import run_bridge, run_slice
+from .stop import EXIT_DEADLOCK, EXIT_VCPU_FAULT, Outcome, Stop
 
 RFLAGS_TF = 1 << 8
 RFLAGS_IF = 1 << 9
@@ -324,19 +325,9 @@ class X86VCPU:
         """Run guest code from pc until it executes the return point's hlt. Bridges run their
         Python function and continue; any other hlt idles the vCPU until an interrupt."""
         f = self.fast
-        uc = self.uc
         machine = self.machine
         while True:
-            uc._hook_exception = None
-            err = f.start(pc)
-            exc = uc._hook_exception
-            if exc is not None:
-                uc._hook_exception = None
-                if isinstance(exc, (Stop, KeyboardInterrupt)):
-                    raise exc
-                raise HostBug(f"host exception in a Unicorn hook: {exc!r}") from exc
-            if machine.outcome is not None:
-                raise Stop(machine.outcome)
+            err = run_slice(self, pc)
             pc = f.read(_RIP)
             if err != UC_ERR_OK:
                 self.fault(-1, pc, f"emulation error: {report.uc_error(err)}")
@@ -346,14 +337,7 @@ class X86VCPU:
                 return
             fn = self.bridges.get(pc)
             if fn is not None:
-                self.clock.advance(COST_BRIDGE_NS)
-                if self.trace.enabled:
-                    # The host knows the bridge (its hlt at pc - 1), not the runtime's vector.
-                    self.trace.event("handler_start", self.id, rip=pc - 1)
-                    fn()
-                    self.trace.event("handler_end", self.id, rip=pc - 1)
-                else:
-                    fn()
+                run_bridge(self, fn, pc - 1)
                 pc = self.deliver_pending(pc)
                 continue
             if not self.ram.valid(pc - 1, 1) or self.ram.u8(pc - 1) != HLT:

@@ -34,7 +34,8 @@ from unicorn import x86_const as X
 from ..clock import COST_INJECT_NS, COST_RUN_SLICE_NS
 from . import report, scan
 from . import x86_mmu as mmu
-from .stop import EXIT_BUDGET, HostBug, Outcome, Stop
+from .slice import run_slice
+from .stop import EXIT_BUDGET, Outcome, Stop
 from .x86_64 import (
     EXCEPTION_NAMES,
     HLT,
@@ -433,21 +434,11 @@ class NativeX86VCPU(X86VCPU):
         """Run the kernel from pc until the run ends (shutdown, fault, deadlock, budget):
         every hlt idles the vCPU until an interrupt can be delivered."""
         f = self.fast
-        uc = self.uc
         machine = self.machine
         while True:
-            uc._hook_exception = None
             self._unmapped = None
-            err = f.start(pc)
             self.exits += 1
-            exc = uc._hook_exception
-            if exc is not None:
-                uc._hook_exception = None
-                if isinstance(exc, (Stop, KeyboardInterrupt)):
-                    raise exc
-                raise HostBug(f"host exception in a Unicorn hook: {exc!r}") from exc
-            if machine.outcome is not None:
-                raise Stop(machine.outcome)
+            err = run_slice(self, pc)
             pc = f.read(_RIP)
             if self.stall is not None and self.stall[0].is_set():
                 machine.finish(Outcome("stall", EXIT_BUDGET, self.stall[1], self.report(pc)))
