@@ -7,6 +7,7 @@
 # docs/riscv64.md.
 from .._compat import const
 from ..abi import sbi as B
+from .common import StubCalls
 
 UPCALL_SEIP = "seip"  # supervisor external interrupt, level: asserted while upcall_pending
 UPCALL_SSIP = "ssip"  # supervisor software interrupt, edge: the guest clears sip.SSIP
@@ -183,8 +184,10 @@ def _entry(ack):
     return pro, epi
 
 
-class Arch:
+class Arch(StubCalls):
     """Writes the stubs at boot, then runs them through the HAL."""
+
+    IF_MASK = B.SSTATUS_SIE
 
     name = "riscv64"
 
@@ -251,29 +254,6 @@ class Arch:
         for i in range(len(args)):
             regs.append((_ARG_REGS[i], args[i]))
         return self.hal.run(self._stubs[name], regs, out)
-
-    def cli(self):
-        self.stub("cli")
-
-    def sti(self):
-        self.stub("sti")
-
-    def safe_halt(self):
-        """wfi; csrsi sstatus, SIE: call with SIE=0, after checking for work (see _SAFE_HALT)."""
-        self.stub("safe_halt")
-
-    def halt(self):
-        """wfi: wait for an interrupt pending and enabled in sie; SIE stays as it is."""
-        self.stub("halt")
-
-    def save_flags_cli(self):
-        return self.stub("save_flags_cli")
-
-    def restore_flags(self, flags):
-        self.stub("restore_flags", (flags,))
-
-    def interrupts_enabled(self):
-        return bool(self.stub("read_flags") & B.SSTATUS_SIE)
 
     def rdtime(self):
         """The `time` CSR: the platform counter (10 MHz on sbi-riscv64)."""

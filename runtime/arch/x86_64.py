@@ -2,6 +2,7 @@
 # Python calls that run it. Privileged work (cli/sti, hlt, cpuid, MSRs, rdtsc, vmcall, iretq)
 # is always done by real instructions on the emulated CPU, never by the host on our behalf.
 from .._compat import const
+from .common import StubCalls
 
 GDT_KERNEL_CS = const(0x08)
 GDT_KERNEL_DS = const(0x10)
@@ -75,12 +76,16 @@ def gate(offset, ist=0, selector=GDT_KERNEL_CS, type_attr=0x8E):
 
 
 def tss_descriptor(base, limit=_TSS_SIZE - 1):
-    lo = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89 << 40) | (((base >> 24) & 0xFF) << 56)
+    lo = (
+        (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89 << 40) | (((base >> 24) & 0xFF) << 56)
+    )
     return _u64(lo) + _u64(base >> 32)
 
 
-class Arch:
+class Arch(StubCalls):
     """Writes the stubs at boot, then runs them through the HAL."""
+
+    IF_MASK = RFLAGS_IF
 
     name = "x86_64"
 
@@ -163,28 +168,6 @@ class Arch:
 
     def stub(self, name, args=(), out="rax"):
         return self.call(self._stubs[name], args, out)
-
-    def cli(self):
-        self.stub("cli")
-
-    def sti(self):
-        self.stub("sti")
-
-    def safe_halt(self):
-        """sti; hlt: sleep until an interrupt, with no window between enabling and halting."""
-        self.stub("safe_halt")
-
-    def halt(self):
-        self.stub("halt")
-
-    def save_flags_cli(self):
-        return self.stub("save_flags_cli")
-
-    def restore_flags(self, flags):
-        self.stub("restore_flags", (flags,))
-
-    def interrupts_enabled(self):
-        return bool(self.stub("read_flags") & RFLAGS_IF)
 
     def cpuid(self, leaf, subleaf=0):
         return self.stub("cpuid", (leaf, subleaf), ("rax", "rbx", "rcx", "rdx"))
