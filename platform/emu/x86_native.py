@@ -346,14 +346,21 @@ class NativeX86VCPU(X86VCPU):
             cleared |= RFLAGS_IF  # interrupt gate; a trap gate leaves IF alone
         return rflags & ~cleared
 
+    def _read_gate(self, vec, size, paging):
+        """(gate bytes, None) from the guest's IDT, gates `size` bytes wide, or (None, why)."""
+        idt_base, idt_limit, _ = self.fast.read_mmr(X.UC_X86_REG_IDTR)
+        if vec * size + size - 1 > idt_limit:
+            return None, f"vector {vec:#x} beyond the IDT limit {idt_limit:#x}"
+        raw = self.read_linear(idt_base + vec * size, size, paging)
+        if raw is None:
+            return None, f"IDT entry at {idt_base + vec * size:#x} not mapped"
+        return raw, None
+
     def _deliver64(self, vec, return_pc, rflags, errcode, software, paging):
         f = self.fast
-        idt_base, idt_limit, _ = f.read_mmr(X.UC_X86_REG_IDTR)
-        if vec * 16 + 15 > idt_limit:
-            return None, f"vector {vec:#x} beyond the IDT limit {idt_limit:#x}"
-        raw = self.read_linear(idt_base + vec * 16, 16, paging)
+        raw, why = self._read_gate(vec, 16, paging)
         if raw is None:
-            return None, f"IDT entry at {idt_base + vec * 16:#x} not mapped"
+            return None, why
         lo, hi = struct.unpack("<QQ", raw)
         gtype = (lo >> 40) & 0xF
         if not (lo >> 47) & 1 or gtype not in (0xE, 0xF):
@@ -394,12 +401,9 @@ class NativeX86VCPU(X86VCPU):
         """Protected mode without long mode: 8-byte gates, 32-bit frames, same privilege
         level only (a PVH kernel's 32-bit entry code runs at CPL 0)."""
         f = self.fast
-        idt_base, idt_limit, _ = f.read_mmr(X.UC_X86_REG_IDTR)
-        if vec * 8 + 7 > idt_limit:
-            return None, f"vector {vec:#x} beyond the IDT limit {idt_limit:#x}"
-        raw = self.read_linear(idt_base + vec * 8, 8, paging)
+        raw, why = self._read_gate(vec, 8, paging)
         if raw is None:
-            return None, f"IDT entry at {idt_base + vec * 8:#x} not mapped"
+            return None, why
         lo, hi = struct.unpack("<II", raw)
         gtype = (hi >> 8) & 0xF
         if not (hi >> 15) & 1 or gtype not in (0xE, 0xF):
